@@ -1,0 +1,56 @@
+"""CPU feature detection and kernel-variant selection.
+
+The variant is one of ``"avx512_vnni"``, ``"avx2"``, ``"generic"``. It comes from
+llvmlite's host CPU feature query (the same view of the CPU that Numba compiles for),
+capped by the ``NUMQ_ISA`` environment variable, and is ``"generic"`` when Numba's JIT
+is disabled (intrinsic kernels cannot run in the interpreter).
+"""
+import functools
+import os
+import warnings
+
+__all__ = ["ISA_VARIANTS", "cpu_features", "isa"]
+
+ISA_VARIANTS = ("generic", "avx2", "avx512_vnni")
+_REQUIRES = {
+    "avx512_vnni": ("avx512f", "avx512bw", "avx512vnni"),
+    "avx2": ("avx2", "fma"),
+    "generic": (),
+}
+
+
+@functools.cache
+def cpu_features():
+    """Return the host CPU's feature flags as a frozenset of LLVM feature names."""
+    import llvmlite.binding as llvm
+    feats = llvm.get_host_cpu_features()
+    return frozenset(name for name, on in feats.items() if on)
+
+
+def _supported(variant, feats):
+    return all(f in feats for f in _REQUIRES[variant])
+
+
+@functools.cache
+def isa():
+    """Return the kernel variant in force for this process.
+
+    ``NUMQ_ISA`` (``generic`` / ``avx2`` / ``avx512_vnni``) asks for a variant; a variant
+    the CPU cannot run is refused with a warning and the best supported one below it is
+    used. An unknown value raises ``ValueError``.
+    """
+    from numba.core import config
+    feats = cpu_features()
+    best = next(v for v in reversed(ISA_VARIANTS) if _supported(v, feats))
+    want = os.environ.get("NUMQ_ISA", "").strip().lower()
+    if config.DISABLE_JIT:
+        return "generic"
+    if not want:
+        return best
+    if want not in ISA_VARIANTS:
+        raise ValueError(f"NUMQ_ISA must be one of {', '.join(ISA_VARIANTS)}; got {want!r}")
+    if ISA_VARIANTS.index(want) > ISA_VARIANTS.index(best):
+        warnings.warn(f"NUMQ_ISA={want} is not supported by this CPU; using {best}",
+                      RuntimeWarning, stacklevel=2)
+        return best
+    return want

@@ -1,0 +1,49 @@
+"""Thread-count control and safe concurrent use of parallel kernels.
+
+Numba's ``workqueue`` threading layer aborts the process when two Python threads enter
+parallel regions at once; ``omp`` and ``tbb`` are safe. numq never pins a layer; when
+the layer in force is ``workqueue`` it serialises parallel kernel calls with a lock.
+"""
+import contextlib
+import threading
+
+import numba
+
+__all__ = ["set_num_threads", "get_num_threads", "parallel_region"]
+
+_lock = threading.Lock()
+_safe = None  # unknown until the first parallel kernel has run
+
+
+def set_num_threads(n):
+    """Set the number of threads parallel kernels use (wraps ``numba.set_num_threads``)."""
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise TypeError(f"n must be an int; got {type(n).__name__}")
+    if not 1 <= n <= numba.config.NUMBA_NUM_THREADS:
+        raise ValueError(f"n must be in [1, {numba.config.NUMBA_NUM_THREADS}]; got {n}")
+    numba.set_num_threads(n)
+
+
+def get_num_threads():
+    """Return the number of threads parallel kernels use in this thread."""
+    return numba.get_num_threads()
+
+
+def _layer_is_safe():
+    global _safe
+    if _safe is None:
+        try:
+            _safe = numba.threading_layer() != "workqueue"
+        except ValueError:  # no parallel region has run yet: the layer is not chosen
+            return False
+    return _safe
+
+
+@contextlib.contextmanager
+def parallel_region():
+    """Context for calling a parallel kernel; serialises it under ``workqueue``."""
+    if _layer_is_safe():
+        yield
+        return
+    with _lock:
+        yield
