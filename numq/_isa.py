@@ -54,3 +54,9 @@ def isa():
                       RuntimeWarning, stacklevel=2)
         return best
     return want
+
+
+def cpu_name():
+    """Return LLVM's name for the host CPU (e.g. ``"skylake-avx512"``)."""
+    import llvmlite.binding as llvm
+    return llvm.get_host_cpu_name()
