@@ -43,12 +43,12 @@ def isa():
     feats = cpu_features()
     best = next(v for v in reversed(ISA_VARIANTS) if _supported(v, feats))
     want = os.environ.get("NUMQ_ISA", "").strip().lower()
+    if want and want not in ISA_VARIANTS:  # refused even when the JIT is off
+        raise ValueError(f"NUMQ_ISA must be one of {', '.join(ISA_VARIANTS)}; got {want!r}")
     if config.DISABLE_JIT:
         return "generic"
     if not want:
         return best
-    if want not in ISA_VARIANTS:
-        raise ValueError(f"NUMQ_ISA must be one of {', '.join(ISA_VARIANTS)}; got {want!r}")
     if ISA_VARIANTS.index(want) > ISA_VARIANTS.index(best):
         warnings.warn(f"NUMQ_ISA={want} is not supported by this CPU; using {best}",
                       RuntimeWarning, stacklevel=2)

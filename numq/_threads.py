@@ -5,9 +5,11 @@ parallel regions at once; ``omp`` and ``tbb`` are safe. numq never pins a layer;
 the layer in force is ``workqueue`` it serialises parallel kernel calls with a lock.
 """
 import contextlib
+import numbers
 import threading
 
 import numba
+import numpy as np
 
 __all__ = ["set_num_threads", "get_num_threads", "parallel_region"]
 
@@ -17,8 +19,9 @@ _safe = None  # unknown until the first parallel kernel has run
 
 def set_num_threads(n):
     """Set the number of threads parallel kernels use (wraps ``numba.set_num_threads``)."""
-    if isinstance(n, bool) or not isinstance(n, int):
+    if isinstance(n, (bool, np.bool_)) or not isinstance(n, numbers.Integral):
         raise TypeError(f"n must be an int; got {type(n).__name__}")
+    n = int(n)  # numpy integers too (e.g. from np.clip)
     if not 1 <= n <= numba.config.NUMBA_NUM_THREADS:
         raise ValueError(f"n must be in [1, {numba.config.NUMBA_NUM_THREADS}]; got {n}")
     numba.set_num_threads(n)

@@ -29,7 +29,9 @@ def float_array(x, arg="input"):
             x = x.astype(np.float32)
     if x.dtype.kind != "f" or x.dtype.type not in _FLOATS:
         raise TypeError(f"{arg} must be a float16/float32/float64 array; got dtype {x.dtype}")
-    return np.ascontiguousarray(x, dtype=np.float32)
+    with np.errstate(over="ignore"):  # float64 beyond float32's range becomes +-inf, silently
+        # not ascontiguousarray: it turns a 0-d array into shape (1,)
+        return np.asarray(x, dtype=np.float32, order="C")
 
 
 def _real(v, arg):
@@ -45,7 +47,9 @@ def scale_scalar(scale, arg="scale"):
     s = float(_real(scale, arg))
     if not (math.isfinite(s) and s > 0.0):
         raise ValueError(f"{arg} must be a finite positive number; got {s!r}")
-    if not np.float32(s) > 0 or not np.isfinite(np.float32(s)):
+    with np.errstate(over="ignore"):
+        s32 = np.float32(s)
+    if not (s32 > 0 and np.isfinite(s32)):
         raise ValueError(f"{arg} must be representable as a positive finite float32; got {s!r}")
     return s
 
@@ -93,7 +97,8 @@ def channel_params(scales, zero_points, n, dtype_lo, dtype_hi, *, float_zp_ok=Fa
         raise ValueError(f"scales must be 1-d; got shape {np.shape(scales)}")
     if s.size != n:
         raise ValueError(f"scales must have one entry per channel ({n}); got {s.size}")
-    s32 = s.astype(np.float32)
+    with np.errstate(over="ignore"):
+        s32 = s.astype(np.float32)
     if not (np.all(np.isfinite(s)) and np.all(s > 0) and np.all(np.isfinite(s32)) and np.all(s32 > 0)):
         raise ValueError("scales must be finite and positive (as float32) for every channel")
     z = np.asarray(zero_points)

@@ -85,8 +85,9 @@ _FROM_NUMPY = {np.dtype(np.uint8): quint8, np.dtype(np.int8): qint8,
 def as_qdtype(dtype, arg="dtype", allowed=None):
     """Return the :class:`QDType` named by ``dtype`` or raise a clear error.
 
-    Accepts a ``QDType``, its name (``"quint8"``) or a NumPy storage dtype
-    (``np.uint8`` -> quint8, ``np.int8`` -> qint8, ``np.int32`` -> qint32).
+    Accepts a ``QDType``, its name (``"quint8"``, ``"torch.quint8"``) or a NumPy storage
+    dtype, type or dtype name (``np.uint8`` / ``"uint8"`` -> quint8, ``np.int8`` -> qint8,
+    ``np.int32`` -> qint32, ``np.float16`` -> float16).
     ``allowed`` restricts the result to a tuple of QDTypes.
     """
     q = None
@@ -94,10 +95,10 @@ def as_qdtype(dtype, arg="dtype", allowed=None):
         q = dtype
     elif isinstance(dtype, str):
         q = _QDTYPES.get(dtype.removeprefix("torch.").removeprefix("numq."))
-    else:
-        try:
+    if q is None and not isinstance(dtype, QDType):
+        try:  # a NumPy dtype, type or name ("uint8") names the dtype stored in it
             q = _FROM_NUMPY.get(np.dtype(dtype))
-        except TypeError:
+        except (TypeError, ValueError):
             q = None
     if q is None:
         raise TypeError(f"{arg} must be one of numq.quint8, qint8, qint32, quint4x2, float16; "

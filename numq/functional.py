@@ -23,6 +23,9 @@ def _quantize_flat(x, scale, zero_point, dtype):
     if dtype is qint32:
         out = np.empty(flat.size, np.int32)
         K.quantize_per_tensor_qint32_f32(flat, scale, zero_point, out)
+    elif dtype is quint4x2:  # torch's sub-byte rule: round before adding the zero point
+        out = np.empty(flat.size, dtype.storage)
+        K.quantize_per_tensor_sub_byte_f32(flat, scale, zero_point, dtype.qmin, dtype.qmax, out)
     else:
         out = np.empty(flat.size, dtype.storage)
         K.quantize_per_tensor_f32(flat, scale, zero_point, dtype.qmin, dtype.qmax, out)
@@ -125,20 +128,20 @@ def quantize_per_tensor_dynamic(input, dtype, reduce_range):
     ``ChooseQuantizationParams``. ``dtype`` is ``quint8``, ``qint8`` or ``float16``
     (``float16`` returns a float16 array, as torch returns a half tensor).
     """
-    from .kernels.qparams import choose_qparams_dynamic, dynamic_quant_range
-    from .kernels.reduce import minmax_f32
     dt = as_qdtype(dtype, allowed=(quint8, qint8, float16))
     if not isinstance(reduce_range, (bool, np.bool_)):
         raise TypeError(f"reduce_range must be a bool; got {type(reduce_range).__name__}")
     x = V.float_array(input)
     if dt is float16:
         return x.astype(np.float16)
+    from .kernels.qparams import choose_qparams_dynamic, choose_qparams_dynamic_range
+    from .kernels.reduce import minmax_f32
     if x.size == 0:
         raise ValueError("input must not be empty: its min/max choose the qparams")
     xmin, xmax = minmax_f32(x.reshape(-1))
     if not (np.isfinite(xmin) and np.isfinite(xmax)):
         raise ValueError("input must be finite to choose dynamic qparams (it holds NaN or inf)")
-    qmin, qmax = dynamic_quant_range(dt.name, bool(reduce_range))
+    qmin, qmax = choose_qparams_dynamic_range(dt.name, bool(reduce_range))
     scale, zp = choose_qparams_dynamic(float(xmin), float(xmax), qmin, qmax)
     return QTensor._from_parts(_quantize_flat(x, scale, zp, dt), dt, scale=scale, zero_point=zp)
 

@@ -156,7 +156,7 @@ class QTensor:
 
     def dequantize(self):
         """Float32 values: ``(q - zero_point) * scale`` with torch's rounding."""
-        q = np.ascontiguousarray(self._int)
+        q = np.ascontiguousarray(self._int).reshape(self.shape)  # (ascontiguousarray makes 0-d 1-d)
         out = np.empty(q.shape, np.float32)
         if self._axis is None:
             K.dequantize_per_tensor(q.reshape(-1), self._scale, self._zp, out.reshape(-1))
@@ -183,6 +183,11 @@ class QTensor:
     # ------------------------------------------------------------- shape views
     def _reshaped(self, shape, copy_ok):
         a = self._int
+        free = shape.count(-1)  # at most one -1, inferred; it is ambiguous for 0 elements
+        known = int(np.prod([n for n in shape if n != -1], dtype=np.int64))
+        if free > 1 or any(n < -1 for n in shape) or (free == 0 and known != a.size) or (
+                free == 1 and (known == 0 or a.size % known)):
+            raise ValueError(f"shape {shape} is invalid for a tensor of {a.size} elements")
         if copy_ok:
             new = a.reshape(shape)
         else:
@@ -271,15 +276,22 @@ class QTensor:
         if need > storage.size:
             raise ValueError(f"as_strided: size {size}, stride {stride}, storage_offset {off} "
                              f"need {need} elements; the storage has {storage.size}")
-        new = np.lib.stride_tricks.as_strided(storage[off:], size,
-                                              tuple(s * itemsize for s in stride))
+        # np.ndarray(buffer=...) keeps ``storage`` as the base, so a view of this view
+        # still finds the whole storage (np.lib.stride_tricks.as_strided would hide it
+        # behind a DummyArray).
+        new = np.ndarray(size, storage.dtype, buffer=storage,
+                         offset=min(off, storage.size) * itemsize,
+                         strides=tuple(s * itemsize for s in stride))
         return self._like(new)
 
     def _storage(self):
+        """The owning array of this tensor's integers as a 1-d view in memory order."""
         root = self._int
         while isinstance(root.base, np.ndarray):
             root = root.base
-        return root.reshape(-1) if root.flags.c_contiguous else np.ascontiguousarray(self._int).reshape(-1)
+        if root.dtype == self._int.dtype and (root.flags.c_contiguous or root.flags.f_contiguous):
+            return np.ndarray((root.size,), root.dtype, buffer=root)
+        return np.ascontiguousarray(self._int).reshape(-1)
 
     def _offset(self, storage):
         if self._int.size == 0:
@@ -299,8 +311,10 @@ class QTensor:
 
     def __getitem__(self, key):
         new = self._int[key]
-        if not isinstance(new, np.ndarray):  # a scalar: keep a 0-d array
-            new = np.asarray(new).reshape(())
+        if not isinstance(new, np.ndarray):
+            # Every index was an int: NumPy returned a scalar copy. A trailing Ellipsis
+            # gives the same element as a 0-d *view*, as torch's ``q[i, j]`` is.
+            new = self._int[(key if isinstance(key, tuple) else (key,)) + (Ellipsis,)]
         if self._axis is None:
             return self._like(new)
         return self._index_per_channel(key, new)
@@ -334,7 +348,7 @@ class QTensor:
         if self._zps.dtype.kind == "f":
             raise IndexError("selecting one channel of a float-qparams tensor has no "
                              "per-tensor equivalent (its zero point is a float)")
-        return QTensor._from_parts(ints, self._dtype, scale=float(np.float32(self._scales[c])),
+        return QTensor._from_parts(ints, self._dtype, scale=float(self._scales[c]),
                                    zero_point=int(self._zps[c]))
 
     # ----------------------------------------------------------------- in place
@@ -347,16 +361,22 @@ class QTensor:
         if isinstance(src, QTensor):
             if src._dtype is not self._dtype:
                 raise TypeError(f"src must have dtype {self._dtype!r}; got {src._dtype!r}")
-            if (src._axis is None) != (self._axis is None):
-                raise ValueError("Quantized copy only works with the same qscheme")
+            if src.qscheme() is not self.qscheme():
+                raise ValueError(f"src must have the same qscheme as this tensor "
+                                 f"({self.qscheme()!r}); got {src.qscheme()!r}")
             self._int[...] = np.broadcast_to(src._int, self.shape)
             self._scale, self._zp = src._scale, src._zp
             if src._axis is not None:
                 self._scales, self._zps, self._axis = src._scales.copy(), src._zps.copy(), src._axis
             return self
         from .functional import _quantize_flat
-        x = np.broadcast_to(V.float_array(src, "src"), self.shape)
-        x = np.ascontiguousarray(x)
+        x = V.float_array(src, "src")
+        x = x.reshape(np.shape(src))  # float_array makes 0-d inputs 1-d
+        try:
+            x = np.ascontiguousarray(np.broadcast_to(x, self.shape)).reshape(self.shape)
+        except ValueError as e:
+            raise ValueError(f"src of shape {x.shape} cannot be broadcast to this "
+                             f"tensor's shape {self.shape}") from e
         if self._axis is None:
             self._int[...] = _quantize_flat(x, self._scale, self._zp, self._dtype)
         else:
@@ -432,12 +452,14 @@ class QTensor:
     # -------------------------------------------------------------- reductions
     def _reduce(self, fn, argfn, dim, keepdim, what):
         self._per_tensor_only(what)
-        if self.numel() == 0:
-            raise ValueError(f"{what} of an empty tensor")
         if dim is None:
+            if self.numel() == 0:
+                raise ValueError(f"{what} of an empty tensor: give a dim whose size is not 0")
             return self._like(np.asarray(fn(self._int)).reshape(()))
         d = V.axis_index(dim, max(self.ndim, 1), "dim")
         a = self._int.reshape(1) if self.ndim == 0 else self._int
+        if a.shape[d] == 0:
+            raise ValueError(f"{what}: dim {d} has size 0, there is nothing to reduce")
         idx = argfn(a, axis=d, keepdims=True)
         vals = np.take_along_axis(a, idx, axis=d)
         if not keepdim:
@@ -453,22 +475,36 @@ class QTensor:
         return self._reduce(np.min, np.argmin, dim, keepdim, "min()")
 
     def mean(self, dim=None, keepdim=False):
-        """Mean of the dequantized values, requantized with this tensor's qparams.
+        """Mean over ``dim`` (all dims if None or empty), with this tensor's qparams.
 
-        The float mean is computed in float64 and rounded to float32 (torch sums in
-        float32 in a layout-dependent order, so results may differ by 1 LSB).
+        Same scale and zero point in and out, so the mean is taken on the integers:
+        ``rint(f32(f32(sum(q)) / f32(N)))`` (half to even), with an exact int64 sum. This is
+        torch's rule for a contiguous tensor reduced over its innermost dims, bit for bit.
+        For other dims or layouts torch takes a float32 mean of the dequantized values,
+        whose summation order decides exact ties (a mean of ``k + 0.5``): numq gives
+        the same integer except, at some of those ties, a neighbour (1 LSB).
         """
         self._per_tensor_only("mean()")
-        x = self.dequantize().astype(np.float64)
+        a = self._int.reshape(1) if self.ndim == 0 else self._int
         if dim is None:
-            axes = None
+            axes = ()
         else:
-            dims = dim if isinstance(dim, (tuple, list)) else (dim,)
-            axes = tuple(V.axis_index(d, max(self.ndim, 1), "dim") for d in dims)
-        m = np.asarray(np.mean(x, axis=axes, keepdims=keepdim), dtype=np.float32)
-        from .functional import _quantize_flat
-        q = _quantize_flat(m.reshape(-1), self._scale, self._zp, self._dtype)
-        return self._like(q.reshape(m.shape))
+            dims = tuple(dim) if isinstance(dim, (tuple, list)) else (dim,)
+            axes = tuple(V.axis_index(d, a.ndim, "dim") for d in dims)
+            if len(set(axes)) != len(axes):
+                raise ValueError(f"dim must not name a dimension twice; got {dim!r}")
+        if not axes:
+            axes = tuple(range(a.ndim))
+        n = int(np.prod([a.shape[d] for d in axes], dtype=np.int64))
+        total = np.sum(a, axis=axes, dtype=np.int64, keepdims=keepdim)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            m = np.rint(np.asarray(total, dtype=np.float32) / np.float32(n))
+        dt = self._dtype
+        # An empty mean is NaN, which quantizes like NaN does (type max; qint32: min).
+        nan_q = dt.qmin if dt is qint32 else dt.qmax
+        q = np.where(np.isnan(m), np.float64(nan_q), np.clip(m.astype(np.float64), dt.qmin, dt.qmax))
+        q = q.astype(self._int.dtype)
+        return self._like(q.reshape(()) if self.ndim == 0 else q)
 
     def sort(self, dim=-1, descending=False, stable=False):
         """Sorted values and their indices along ``dim`` (ties keep their order)."""
@@ -489,6 +525,8 @@ class QTensor:
         key = -a.astype(np.int64) if largest else a
         idx = np.argsort(key, axis=d, kind="stable").take(np.arange(k), axis=d)
         vals = np.take_along_axis(a, idx, axis=d)
+        if self.ndim == 0 and k == 1:  # as torch: 0-d values and indices (k=0: empty 1-d)
+            vals, idx = vals.reshape(()), idx.reshape(())
         return ValuesIndices(self._like(vals), idx.astype(np.int64))
 
     # ---------------------------------------------------------------------- repr

@@ -30,7 +30,7 @@ INT64_MIN = -(2**63)
 
 
 def to_int64(v):
-    """C++ ``static_cast<int64_t>(v)`` / ``lrint`` result on x86: out of range or NaN -> INT64_MIN."""
+    """``static_cast<int64_t>(v)`` / ``lrint`` on x86: out of range or NaN -> INT64_MIN."""
     v = float(v)
     if not (-(2.0**63) <= v < 2.0**63):
         return INT64_MIN
@@ -138,8 +138,9 @@ def fq_backward(dy, mask):
     """``dY * mask`` (a multiplication: NaN/inf gradients stay NaN where masked)."""
     dy = np.asarray(dy)
     out = np.empty(dy.shape, dy.dtype)
-    for i in np.ndindex(dy.shape):
-        out[i] = dy[i] * dy.dtype.type(1.0 if mask[i] else 0.0)
+    with np.errstate(invalid="ignore"):  # inf * 0 -> NaN, as torch
+        for i in np.ndindex(dy.shape):
+            out[i] = dy[i] * dy.dtype.type(1.0 if mask[i] else 0.0)
     return out
 
 

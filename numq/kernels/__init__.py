@@ -4,13 +4,26 @@ Kernels take C-contiguous native-endian arrays, validated scalars and a prealloc
 ``out``; they do not check their input (the public functions in :mod:`numq` do). Each
 docstring states its contract. Importing this package compiles nothing.
 """
+from .fake_quantize import (fake_quantize_learnable_per_channel_backward,
+                            fake_quantize_learnable_per_tensor_backward,
+                            fake_quantize_per_channel, fake_quantize_per_channel_backward,
+                            fake_quantize_per_tensor, fake_quantize_per_tensor_backward)
+from .qparams import (AFFINE, FLOAT_QPARAMS, SMALL_SCALE_THRESHOLD, SYMMETRIC,
+                      calculate_qparams, choose_qparams_dynamic, choose_qparams_dynamic_range)
 from .quantize import (PARALLEL_MIN, dequantize_per_channel, dequantize_per_tensor,
                        pack_quint4x2, quantize_per_channel_f32,
                        quantize_per_channel_float_qparams_f32, quantize_per_tensor_f32,
                        quantize_per_tensor_qint32_f32, unpack_quint4x2)
+from .reduce import minmax_f32, minmax_per_channel_f32
 
 __all__ = [
     "PARALLEL_MIN", "quantize_per_tensor_f32", "quantize_per_tensor_qint32_f32",
     "quantize_per_channel_f32", "quantize_per_channel_float_qparams_f32",
     "dequantize_per_tensor", "dequantize_per_channel", "pack_quint4x2", "unpack_quint4x2",
+    "minmax_f32", "minmax_per_channel_f32",
+    "calculate_qparams", "choose_qparams_dynamic", "choose_qparams_dynamic_range",
+    "AFFINE", "SYMMETRIC", "FLOAT_QPARAMS", "SMALL_SCALE_THRESHOLD",
+    "fake_quantize_per_tensor", "fake_quantize_per_channel", "fake_quantize_per_tensor_backward",
+    "fake_quantize_per_channel_backward", "fake_quantize_learnable_per_tensor_backward",
+    "fake_quantize_learnable_per_channel_backward",
 ]

@@ -20,7 +20,7 @@ from ._jit import kernel
 
 __all__ = [
     "PARALLEL_MIN", "quantize_per_tensor_f32", "quantize_per_tensor_qint32_f32",
-    "quantize_per_channel_f32", "quantize_per_channel_float_qparams_f32",
+    "quantize_per_tensor_sub_byte_f32", "quantize_per_channel_f32", "quantize_per_channel_float_qparams_f32",
     "dequantize_per_tensor", "dequantize_per_channel", "pack_quint4x2", "unpack_quint4x2",
 ]
 
@@ -117,6 +117,50 @@ def quantize_per_tensor_qint32_f32(x, scale, zero_point, out):
     return out
 
 
+@kernel
+def _qpt_sub(x, inv, zp, qmin, qmax, out):
+    z = np.float32(zp)
+    fmin = np.float64(qmin)
+    fmax = np.float64(qmax)
+    qlo = np.int32(qmin)
+    for i in range(x.size):
+        # round FIRST, then add zp (torch's sub-byte path), in float32
+        v = np.float64(np.float32(np.rint(np.float32(x[i] * inv)) + z))
+        bad = not (abs(v) < np.inf)      # NaN, +-inf: lrintf's "integer indefinite"
+        v = v if v < fmax else fmax
+        v = v if v > fmin else fmin
+        k = np.int32(v)
+        out[i] = qlo if bad else k
+
+
+@kernel(parallel=True)
+def _qpt_sub_par(x, inv, zp, qmin, qmax, out, nchunks):
+    n = x.size
+    step = (n + nchunks - 1) // nchunks
+    for c in prange(nchunks):
+        lo, hi = c * step, min(n, (c + 1) * step)
+        _qpt_sub(x[lo:hi], inv, zp, qmin, qmax, out[lo:hi])
+
+
+def quantize_per_tensor_sub_byte_f32(x, scale, zero_point, qmin, qmax, out):
+    """Quantize float32 ``x`` with torch's sub-byte (``quint4x2``) per-tensor rule.
+
+    ``q = clamp(f32(rint(f32(x * inv)) + zp), qmin, qmax)``: the tie is broken BEFORE
+    adding the zero point (unlike the 8-bit rule), so ``x=0.5, scale=1, zp=1 -> 1``.
+    NaN and +-inf (also ``x * inv`` overflowing) give ``qmin``, as torch's ``lrintf``
+    does. ``x`` and ``out`` (uint8, one unpacked value per byte) are flat and contiguous.
+    Deliberate difference: finite values beyond 2**63 saturate (torch gives ``qmin``).
+    """
+    inv, n = _inv(scale), x.size
+    args = (inv, np.int64(zero_point), np.int64(qmin), np.int64(qmax), out)
+    if n < PARALLEL_MIN:
+        _qpt_sub(x, *args)
+    else:
+        with parallel_region():
+            _qpt_sub_par(x, *args, _chunks(n))
+    return out
+
+
 # -------------------------------------------------------------------- per channel
 #
 # Per-channel kernels see the tensor as (outer, C, inner), flattened. They work on
@@ -128,71 +172,72 @@ _TILE = 1 << 14
 
 
 @kernel
-def _qpc_run(x, inv, z, fmin, fmax, nan_code, out):
-    # two roundings: f32(x * inv), then f32(. + zp)
+def _qpc_run(x, inv, z, fmin, fmax, lim, code, out):
+    # two roundings: f32(x * inv), then f32(. + zp); NaN and |v| > lim give `code`.
+    # The clamp runs in float64: float32(2**31 - 1) would round up to 2**31.
     for i in range(x.size):
-        v = np.rint(np.float32(np.float32(x[i] * inv) + z))
-        nan = v != v
+        v = np.float64(np.rint(np.float32(np.float32(x[i] * inv) + z)))
+        bad = not (abs(v) <= lim)
         v = v if v < fmax else fmax
         v = v if v > fmin else fmin
         k = np.int32(v)
-        out[i] = nan_code if nan else k
+        out[i] = code if bad else k
 
 
 @kernel
-def _qpc_tiles(x, inv, zp, inner, qmin, qmax, nan_code, out, t0, t1):
+def _qpc_tiles(x, inv, zp, inner, qmin, qmax, lim, code, out, t0, t1):
     C = inv.size
     parts = (inner + _TILE - 1) // _TILE
-    fmin = np.float32(qmin)
-    fmax = np.float32(qmax)
-    nc = np.int32(nan_code)
+    fmin = np.float64(qmin)
+    fmax = np.float64(qmax)
+    nc = np.int32(code)
     for t in range(t0, t1):
         row = t // parts
         c = row % C
         b0 = row * inner + (t % parts) * _TILE
         b1 = min((row + 1) * inner, b0 + _TILE)
-        _qpc_run(x[b0:b1], inv[c], np.float32(zp[c]), fmin, fmax, nc, out[b0:b1])
+        _qpc_run(x[b0:b1], inv[c], np.float32(zp[c]), fmin, fmax, lim, nc, out[b0:b1])
 
 
 @kernel
-def _qpc_last(x, inv, zp, qmin, qmax, nan_code, out, r0, r1):
+def _qpc_last(x, inv, zp, qmin, qmax, lim, code, out, r0, r1):
     C = inv.size
-    fmin = np.float32(qmin)
-    fmax = np.float32(qmax)
-    nc = np.int32(nan_code)
+    fmin = np.float64(qmin)
+    fmax = np.float64(qmax)
+    nc = np.int32(code)
     zf = zp.astype(np.float32)
     for r in range(r0, r1):
         xs = x[r * C:(r + 1) * C]
         os = out[r * C:(r + 1) * C]
         for c in range(C):
-            v = np.rint(np.float32(np.float32(xs[c] * inv[c]) + zf[c]))
-            nan = v != v
+            v = np.float64(np.rint(np.float32(np.float32(xs[c] * inv[c]) + zf[c])))
+            bad = not (abs(v) <= lim)
             v = v if v < fmax else fmax
             v = v if v > fmin else fmin
             k = np.int32(v)
-            os[c] = nc if nan else k
+            os[c] = nc if bad else k
 
 
 @kernel(parallel=True)
-def _qpc_tiles_par(x, inv, zp, inner, qmin, qmax, nan_code, out, ntiles, nchunks):
+def _qpc_tiles_par(x, inv, zp, inner, qmin, qmax, lim, code, out, ntiles, nchunks):
     step = (ntiles + nchunks - 1) // nchunks
     for c in prange(nchunks):
-        _qpc_tiles(x, inv, zp, inner, qmin, qmax, nan_code, out, c * step,
+        _qpc_tiles(x, inv, zp, inner, qmin, qmax, lim, code, out, c * step,
                    min(ntiles, (c + 1) * step))
 
 
 @kernel(parallel=True)
-def _qpc_last_par(x, inv, zp, qmin, qmax, nan_code, out, rows, nchunks):
+def _qpc_last_par(x, inv, zp, qmin, qmax, lim, code, out, rows, nchunks):
     step = (rows + nchunks - 1) // nchunks
     for c in prange(nchunks):
-        _qpc_last(x, inv, zp, qmin, qmax, nan_code, out, c * step, min(rows, (c + 1) * step))
+        _qpc_last(x, inv, zp, qmin, qmax, lim, code, out, c * step, min(rows, (c + 1) * step))
 
 
-def _per_channel(x3, inv, zp, qmin, qmax, nan_code, out3):
+def _per_channel(x3, inv, zp, qmin, qmax, lim, code, out3):
     outer, C, inner = x3.shape
     n = x3.size
     x, out = x3.reshape(-1), out3.reshape(-1)
-    args = (np.int64(qmin), np.int64(qmax), np.int64(nan_code), out)
+    args = (np.int64(qmin), np.int64(qmax), np.float64(lim), np.int64(code), out)
     if inner == 1:
         if n < PARALLEL_MIN:
             _qpc_last(x, inv, zp, *args, 0, outer)
@@ -217,19 +262,25 @@ def quantize_per_channel_f32(x3, scales, zero_points, qmin, qmax, out3):
     """Quantize ``x3`` (outer, C, inner) with one (scale, zero point) per channel.
 
     ``q = clamp(rint(f32(f32(x * inv_c) + zp_c)), qmin, qmax)`` (two roundings), with
-    int64 ``zero_points`` of length C. NaN gives 0 in 8-bit ``out3`` and -2**31 in int32
-    ``out3``: torch converts NaN to int32 (0x80000000) and keeps the low byte.
+    int64 ``zero_points`` of length C; +-inf saturate. NaN gives 0 in 8-bit ``out3`` and
+    -2**31 in int32 ``out3``: torch converts NaN to int32 (0x80000000) and keeps the low
+    byte.
     """
     nan_code = _INT32_NAN if out3.dtype == np.int32 else 0
-    return _per_channel(x3, _inv_per_channel(scales), zero_points, qmin, qmax, nan_code, out3)
+    return _per_channel(x3, _inv_per_channel(scales), zero_points, qmin, qmax, np.inf,
+                        nan_code, out3)
 
 
 def quantize_per_channel_float_qparams_f32(x3, scales, zero_points, qmin, qmax, out3):
     """Per-channel quantize with float32 zero points (``per_channel_affine_float_qparams``).
 
-    ``q = clamp(rint(f32(f32(x * inv_c) + zp_c)), qmin, qmax)``; NaN gives ``qmin``.
+    ``q = clamp(rint(f32(f32(x * inv_c) + zp_c)), qmin, qmax)``; NaN and +-inf give
+    ``qmin`` (torch's ``lrintf`` returns INT64_MIN for them). Deliberate difference:
+    finite values with ``|x * inv_c + zp_c| >= 2**31`` saturate here, while torch keeps
+    the low 32 bits of the rounded value (e.g. ``1e10 -> qmax`` but ``2**31 -> qmin``).
     """
-    return _per_channel(x3, _inv_per_channel(scales), zero_points, qmin, qmax, qmin, out3)
+    return _per_channel(x3, _inv_per_channel(scales), zero_points, qmin, qmax,
+                        np.finfo(np.float64).max, qmin, out3)
 
 
 # ---------------------------------------------------------------------- dequantize
@@ -261,17 +312,21 @@ def dequantize_per_tensor(q, scale, zero_point, out):
 
 
 def _dq_value(q, s, z):
-    """Dequantize one value; int zero points subtract exactly, float ones in float32."""
+    """Dequantize one value as torch's per-channel kernel does.
+
+    int zero point (``s`` float64): ``f32(f64(f32(q) - f32(z)) * s)``, the scale kept in
+    double; float zero point (``s`` float32): ``(f32(q) - z) * s`` in float32.
+    """
     if isinstance(z, (float, np.floating)):
-        return (np.float32(q) - np.float32(z)) * s
-    return np.float32(np.int64(q) - np.int64(z)) * s
+        return (np.float32(q) - np.float32(z)) * np.float32(s)
+    return np.float32(np.float64(np.float32(q) - np.float32(z)) * np.float64(s))
 
 
 @overload(_dq_value, jit_options={"cache": True})
 def _dq_value_jit(q, s, z):
     if isinstance(z, types.Float):
         return lambda q, s, z: (np.float32(q) - z) * s
-    return lambda q, s, z: np.float32(np.int64(q) - z) * s
+    return lambda q, s, z: np.float32(np.float64(np.float32(q) - np.float32(z)) * s)
 
 
 @kernel
@@ -319,13 +374,16 @@ def _dqpc_last_par(q, s, zp, out, rows, nchunks):
 def dequantize_per_channel(q3, scales, zero_points, out3):
     """Dequantize ``q3`` (outer, C, inner) per channel into float32 ``out3``.
 
-    int64 ``zero_points``: ``f32(q - zp_c) * f32(scale_c)``; float32 ``zero_points``
-    (float qparams): ``(f32(q) - zp_c) * f32(scale_c)``.
+    int64 ``zero_points``: ``f32(f64(f32(q) - f32(zp_c)) * scale_c)`` with the scale
+    in float64, as torch (its per-channel scales are a double tensor); float32
+    ``zero_points`` (float qparams): ``(f32(q) - zp_c) * f32(scale_c)`` in float32.
+    Note the per-tensor rule differs: ``f32(q - zp) * f32(scale)``.
     """
     outer, C, inner = q3.shape
     n = q3.size
     q, out = q3.reshape(-1), out3.reshape(-1)
-    s = np.ascontiguousarray(scales, dtype=np.float32)
+    float_zp = zero_points.dtype.kind == "f"
+    s = np.ascontiguousarray(scales, dtype=np.float32 if float_zp else np.float64)
     if inner == 1:
         if n < PARALLEL_MIN:
             _dqpc_last(q, s, zero_points, out, 0, outer)

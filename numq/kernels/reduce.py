@@ -42,6 +42,7 @@ _KEY_PINF = np.int32(0x7F800000)          # key(+inf) (a positive float's key is
 _KEY_NINF = np.int32(-0x7F800001)         # key(-inf) = 0xff800000 ^ 0x7fffffff
 _ROWS_MIN_INNER = 64                      # inner >= this: reduce rows; below: planes
 _TASK_MIN = PARALLEL_MIN // 4             # smallest piece of work given to a thread
+_SUPER_ROW = 1024                         # plane strategy: inner-loop width to aim for
 
 
 @kernel(inline="always")
@@ -81,12 +82,37 @@ def _store_channel(mn, mx, c, min_out, max_out):
     max_out[c] = b
 
 
+# Parallel drivers contain only their prange loop: with parallel=True Numba turns array
+# expressions (arr.min(), np.full) into parallel regions of their own, which inside a
+# serial merge loop would launch one region per iteration. Merges live in these
+# serial helpers instead.
+
+@kernel
+def _key_planes(n):
+    """Fresh min/max key accumulators (identities) of length ``n``."""
+    return np.full(n, _KEY_HI, np.int32), np.full(n, _KEY_LO, np.int32)
+
+
+@kernel
+def _merge_groups(mins, maxs, ngroups, min_out, max_out):
+    """Store channel ``c`` = merge of ``mins/maxs[c * g:(c + 1) * g]``, g = size // ngroups."""
+    g = mins.size // ngroups
+    for c in range(ngroups):
+        _store_channel(mins[c * g:(c + 1) * g].min(), maxs[c * g:(c + 1) * g].max(), c,
+                       min_out, max_out)
+
+
 # ------------------------------------------------------------------- per tensor
 
 @kernel
 def _minmax_serial(xi):
     mn, mx = _keys_minmax(xi)
     return _decode(mn, mx)
+
+
+@kernel
+def _minmax_serial_merge(mins, maxs):
+    return _decode(mins.min(), maxs.max())
 
 
 @kernel(parallel=True)
@@ -101,8 +127,7 @@ def _minmax_parallel(xi, nchunks):
         a, b = _keys_minmax(xi[lo:hi])
         mins[c] = a
         maxs[c] = b
-    # keys are ints: this final reduction is exact whatever the order
-    return _decode(mins.min(), maxs.max())
+    return mins, maxs
 
 
 def _nchunks(n):
@@ -139,7 +164,9 @@ def minmax_f32(x):
         mn, mx = _minmax_serial(xi)
     else:
         with parallel_region():
-            mn, mx = _minmax_parallel(xi, _nchunks(n))
+            mins, maxs = _minmax_parallel(xi, _nchunks(n))
+        # keys are ints: merging the chunks is exact whatever the order
+        mn, mx = _minmax_serial_merge(mins, maxs)
     return np.float32(mn), np.float32(mx)
 
 
@@ -190,18 +217,15 @@ def _rows_parallel(xi, C, inner, nsplit, min_out, max_out):
         a, b = _channel_keys(xi, C, inner, c, t0, t1)
         mins[task] = a
         maxs[task] = b
-    for c in range(C):
-        mn = mins[c * nsplit:(c + 1) * nsplit].min()
-        mx = maxs[c * nsplit:(c + 1) * nsplit].max()
-        _store_channel(mn, mx, c, min_out, max_out)
+    _merge_groups(mins, maxs, C, min_out, max_out)
 
 
 @kernel
-def _plane_fold(xi, P, o0, o1, j0, accmin, accmax):
-    """Fold plane columns ``[j0, j0 + accmin.size)`` of outer rows ``[o0, o1)``."""
+def _plane_fold(xi, W, o0, o1, j0, accmin, accmax):
+    """Fold columns ``[j0, j0 + accmin.size)`` of rows ``[o0, o1)`` of width ``W``."""
     w = accmin.size
     for o in range(o0, o1):
-        row = xi[o * P + j0:o * P + j0 + w]
+        row = xi[o * W + j0:o * W + j0 + w]
         for j in range(w):
             k = _flip(row[j])
             accmin[j] = min(accmin[j], k)
@@ -209,51 +233,60 @@ def _plane_fold(xi, P, o0, o1, j0, accmin, accmax):
 
 
 @kernel
-def _plane_finish(accmin, accmax, inner, c0, min_out, max_out):
-    """Reduce each channel's ``inner`` accumulators; channel ``c0`` starts at column 0."""
-    for cc in range(accmin.size // inner):
-        mn = accmin[cc * inner:(cc + 1) * inner].min()
-        mx = accmax[cc * inner:(cc + 1) * inner].max()
-        _store_channel(mn, mx, c0 + cc, min_out, max_out)
+def _plane_finish(xi, P, k, nrow, accmin, accmax, inner, min_out, max_out):
+    """Merge ``nrow`` partial super-rows and the tail rows into ``accmin[:P]``, merge the
+    ``k`` plane copies of a super-row, then reduce each channel's ``inner`` columns."""
+    W = P * k
+    am = accmin[0:P]
+    ax = accmax[0:P]
+    for j in range(W, nrow * W):
+        accmin[j % W] = min(accmin[j % W], accmin[j])
+        accmax[j % W] = max(accmax[j % W], accmax[j])
+    tail = xi[xi.size // W * W:]
+    _plane_fold(tail, P, 0, tail.size // P, 0, am, ax)
+    for g in range(1, k):
+        for j in range(P):
+            am[j] = min(am[j], accmin[g * P + j])
+            ax[j] = max(ax[j], accmax[g * P + j])
+    for c in range(P // inner):
+        mn = am[c * inner:(c + 1) * inner].min()
+        mx = ax[c * inner:(c + 1) * inner].max()
+        _store_channel(mn, mx, c, min_out, max_out)
 
 
 @kernel
-def _planes_serial(xi, C, inner, min_out, max_out):
+def _planes_serial(xi, C, inner, k, min_out, max_out):
+    # `k` consecutive planes form one super-row of width W = k * C * inner, so that a
+    # tiny plane (e.g. 3 channels last) still gives the inner loop ~1K elements
     P = C * inner
-    accmin = np.full(P, _KEY_HI, np.int32)
-    accmax = np.full(P, _KEY_LO, np.int32)
-    _plane_fold(xi, P, 0, xi.size // P, 0, accmin, accmax)
-    _plane_finish(accmin, accmax, inner, 0, min_out, max_out)
+    W = P * k
+    accmin, accmax = _key_planes(W)
+    _plane_fold(xi, W, 0, xi.size // W, 0, accmin, accmax)
+    _plane_finish(xi, P, k, 1, accmin, accmax, inner, min_out, max_out)
 
 
 @kernel(parallel=True)
-def _planes_parallel(xi, C, inner, nrow, ncol, min_out, max_out):
-    # Tasks form a grid: `nrow` blocks of outer rows x `ncol` blocks of whole channels.
-    # Column blocks need no merging; row blocks each fill a private partial plane.
+def _planes_parallel(xi, C, inner, k, nrow, cw, min_out, max_out):
+    # Tasks form a grid: `nrow` blocks of super-rows x column blocks `cw` elements wide
+    # (whole channels; only when k == 1). Column blocks need no merging; each row block
+    # fills a private partial super-row, merged afterwards.
     P = C * inner
-    outer = xi.size // P
-    rstep = (outer + nrow - 1) // nrow
-    cstep = (C + ncol - 1) // ncol              # channels per column block
-    # flat (nrow * P) partials: 1-d slices stay C-contiguous (one specialisation)
-    pmin = np.full(nrow * P, _KEY_HI, np.int32)
-    pmax = np.full(nrow * P, _KEY_LO, np.int32)
+    W = P * k
+    nsuper = xi.size // W
+    ncol = (W + cw - 1) // cw
+    rstep = (nsuper + nrow - 1) // nrow
+    # flat (nrow * W) partials: 1-d slices stay C-contiguous (one specialisation)
+    pmin, pmax = _key_planes(nrow * W)
     for task in prange(nrow * ncol):
         r = task // ncol
-        cb = task - r * ncol
+        j0 = (task - r * ncol) * cw
+        j1 = min(W, j0 + cw)
         o0 = r * rstep
-        o1 = min(outer, o0 + rstep)
-        j0 = cb * cstep * inner
-        j1 = min(P, j0 + cstep * inner)
-        if o0 < o1 and j0 < j1:
-            _plane_fold(xi, P, o0, o1, j0, pmin[r * P + j0:r * P + j1],
-                        pmax[r * P + j0:r * P + j1])
-    accmin = pmin[0:P]
-    accmax = pmax[0:P]
-    for r in range(1, nrow):
-        for j in range(P):
-            accmin[j] = min(accmin[j], pmin[r * P + j])
-            accmax[j] = max(accmax[j], pmax[r * P + j])
-    _plane_finish(accmin, accmax, inner, 0, min_out, max_out)
+        o1 = min(nsuper, o0 + rstep)
+        if o0 < o1:
+            _plane_fold(xi, W, o0, o1, j0, pmin[r * W + j0:r * W + j1],
+                        pmax[r * W + j0:r * W + j1])
+    _plane_finish(xi, P, k, nrow, pmin, pmax, inner, min_out, max_out)
 
 
 def minmax_per_channel_f32(x3, min_out, max_out):
@@ -302,13 +335,18 @@ def minmax_per_channel_f32(x3, min_out, max_out):
         with parallel_region():
             _rows_parallel(xi, C, inner, nsplit, min_out, max_out)
         return
+    P = C * inner
+    k = max(1, _SUPER_ROW // P)
     if not parallel:
-        _planes_serial(xi, C, inner, min_out, max_out)
+        _planes_serial(xi, C, inner, k, min_out, max_out)
         return
     target = get_num_threads() * 4
-    # split channels first (no merge cost), keeping column blocks >= 1024 elements wide
-    ncol = max(1, min(C, target, (C * inner) // 1024))
-    ncol = -(-C // -(-C // ncol))                  # drop empty column blocks
-    nrow = max(1, min(outer, -(-target // ncol), n // ncol // _TASK_MIN))
+    cw = k * P
+    if k == 1:
+        # wide plane: split it into blocks of whole channels, >= _SUPER_ROW elements each
+        ncol = max(1, min(C, target, P // _SUPER_ROW))
+        cw = -(-C // ncol) * inner
+    ncol = -(-(k * P) // cw)
+    nrow = max(1, min(n // (k * P), -(-target // ncol), n // ncol // _TASK_MIN))
     with parallel_region():
-        _planes_parallel(xi, C, inner, nrow, ncol, min_out, max_out)
+        _planes_parallel(xi, C, inner, k, nrow, cw, min_out, max_out)
