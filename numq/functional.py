@@ -50,7 +50,9 @@ def quantize_per_tensor(input, scale, zero_point, dtype):
     Returns
     -------
     QTensor
-        ``clamp(rint(x / scale + zero_point))`` with PyTorch's exact rounding.
+        ``clamp(rint(x / scale + zero_point))`` with PyTorch's exact rounding: one
+        rounding (fma) for quint8 / qint8, two for qint32; quint4x2 rounds ``x / scale``
+        before adding the zero point, as torch's sub-byte kernel does.
     """
     if isinstance(input, (list, tuple)) and input and not np.isscalar(input[0]) \
             and not isinstance(input[0], (list, tuple)):

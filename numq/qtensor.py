@@ -17,7 +17,7 @@ import numbers
 import numpy as np
 
 from . import _validate as V
-from .dtypes import (QDType, qint32, quint4x2, per_channel_affine,
+from .dtypes import (qint32, quint4x2, per_channel_affine,
                      per_channel_affine_float_qparams, per_tensor_affine)
 from .kernels import quantize as K
 
@@ -129,8 +129,11 @@ class QTensor:
             raise ValueError(f"{what} works on per-channel quantized tensors only")
 
     def q_per_channel_scales(self):
-        """Per-channel scales as a float64 array (a copy)."""
+        """Per-channel scales (a copy): float64, or float32 for float qparams (as torch,
+        which stores ``per_channel_affine_float_qparams`` scales in float32)."""
         self._per_channel_only("q_per_channel_scales()")
+        if self._zps.dtype.kind == "f":
+            return self._scales.astype(np.float32)
         return self._scales.copy()
 
     def q_per_channel_zero_points(self):
@@ -386,7 +389,12 @@ class QTensor:
         return self
 
     def resize_(self, *sizes):
-        """Resize in place (per tensor only); new elements are zero, kept ones keep order."""
+        """Resize in place (per tensor only); new elements are zero, kept ones keep order.
+
+        The kept elements are the first ones in logical (row-major) order. torch keeps the
+        first ones of its *storage* instead: the same for a contiguous tensor, not for a
+        transposed view. torch leaves new elements uninitialised.
+        """
         self._per_tensor_only("resize_()")
         sizes = _sizes(sizes)
         if any(s < 0 for s in sizes):

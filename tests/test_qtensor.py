@@ -99,6 +99,7 @@ def test_metadata_and_repr():
                                   numq.quint8)
     assert f.qscheme() is numq.per_channel_affine_float_qparams
     assert f.q_per_channel_zero_points().dtype == np.float32
+    assert f.q_per_channel_scales().dtype == np.float32         # as torch stores them
     e = numq.quantize_per_tensor(np.zeros((0, 3), np.float32), 1.0, 0, numq.quint8)
     assert len(e) == 0 and e.numel() == 0 and "size=(0, 3)" in repr(e)
     z = q[0, 0, 0]

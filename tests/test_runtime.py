@@ -103,6 +103,46 @@ def test_cached_kernel_first_call_is_fast(tmp_path):
                                  f"(after {cold['numba_init']:.3f} s of Numba set-up)")
 
 
+NOJIT_PROBE = """
+    import json
+    import numpy as np
+    import numq
+    rng = np.random.default_rng(3)
+    k = rng.integers(-40, 40, 96)
+    x = np.concatenate([((k + 0.5) * 0.5).astype(np.float32),
+                        (rng.standard_normal(40) * 30).astype(np.float32),
+                        np.array([np.nan, np.inf, -np.inf, 1e30, -1e30, -0.0, 3e9, -3e9],
+                                 np.float32)])
+    out = {}
+    for name in ("quint8", "qint8", "qint32", "quint4x2"):
+        dt = getattr(numq, name)
+        q = numq.quantize_per_tensor(x, 0.5, 3, dt)
+        out["pt_" + name] = [q.int_repr().tolist(), q.dequantize().view(np.int32).tolist()]
+        if name != "quint4x2":
+            for axis, xx in ((0, x.reshape(8, -1)), (1, x.reshape(-1, 8))):
+                C = xx.shape[axis]
+                q = numq.quantize_per_channel(xx, np.linspace(0.3, 2.0, C), np.arange(C) % 5,
+                                              axis, dt)
+                out[f"pc_{name}_{axis}"] = [q.int_repr().tolist(),
+                                            q.dequantize().view(np.int32).tolist()]
+        if name in ("quint8", "quint4x2"):
+            q = numq.quantize_per_channel(x.reshape(8, -1), np.linspace(0.3, 2.0, 8),
+                                          np.linspace(-1, 9, 8).astype(np.float32), 0, dt)
+            out["pcf_" + name] = [q.int_repr().tolist(), q.dequantize().view(np.int32).tolist()]
+    print(json.dumps(out))
+"""
+
+
+def test_uncompiled_twins_give_the_same_bits():
+    # Under NUMBA_DISABLE_JIT=1 every kernel runs as Python (fma32 as exact rational
+    # arithmetic): the same bits as the compiled kernels.
+    nojit = run_python(NOJIT_PROBE, {"NUMBA_DISABLE_JIT": "1"})
+    jit = run_python(NOJIT_PROBE)
+    assert nojit.keys() == jit.keys() and len(jit) == 12
+    for key in jit:
+        assert nojit[key] == jit[key], key
+
+
 # ----------------------------------------------------------------------------- threads
 
 def test_set_and_get_num_threads():

@@ -13,12 +13,14 @@ from .qparams import (AFFINE, FLOAT_QPARAMS, SMALL_SCALE_THRESHOLD, SYMMETRIC,
 from .quantize import (PARALLEL_MIN, dequantize_per_channel, dequantize_per_tensor,
                        pack_quint4x2, quantize_per_channel_f32,
                        quantize_per_channel_float_qparams_f32, quantize_per_tensor_f32,
-                       quantize_per_tensor_qint32_f32, unpack_quint4x2)
+                       quantize_per_tensor_qint32_f32, quantize_per_tensor_sub_byte_f32,
+                       unpack_quint4x2)
 from .reduce import minmax_f32, minmax_per_channel_f32
 
 __all__ = [
     "PARALLEL_MIN", "quantize_per_tensor_f32", "quantize_per_tensor_qint32_f32",
-    "quantize_per_channel_f32", "quantize_per_channel_float_qparams_f32",
+    "quantize_per_tensor_sub_byte_f32", "quantize_per_channel_f32",
+    "quantize_per_channel_float_qparams_f32",
     "dequantize_per_tensor", "dequantize_per_channel", "pack_quint4x2", "unpack_quint4x2",
     "minmax_f32", "minmax_per_channel_f32",
     "calculate_qparams", "choose_qparams_dynamic", "choose_qparams_dynamic_range",

@@ -20,7 +20,8 @@ from ._jit import kernel
 
 __all__ = [
     "PARALLEL_MIN", "quantize_per_tensor_f32", "quantize_per_tensor_qint32_f32",
-    "quantize_per_tensor_sub_byte_f32", "quantize_per_channel_f32", "quantize_per_channel_float_qparams_f32",
+    "quantize_per_tensor_sub_byte_f32", "quantize_per_channel_f32",
+    "quantize_per_channel_float_qparams_f32",
     "dequantize_per_tensor", "dequantize_per_channel", "pack_quint4x2", "unpack_quint4x2",
 ]
 
