@@ -11,7 +11,8 @@ import pytest
 
 import numq
 
-pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")  # torch's quantized-dtype deprecation
+# torch 2.13 warns that its quantized dtypes are deprecated
+pytestmark = pytest.mark.filterwarnings("ignore:.*quantized tensor creation:UserWarning")
 
 IMPLS = ["numq", "numpy", "torch"]
 
@@ -43,6 +44,10 @@ def _channel_qparams(C):
 
 def _name(shape):
     return "x".join(map(str, shape))
+
+
+def _case_id(v):
+    return _name(v) if isinstance(v, tuple) else f"axis{v}"
 
 
 def _torch():
@@ -97,7 +102,7 @@ def test_dequantize_per_tensor(measure, shape, impl):
 # ---------------------------------------------------------------- per channel
 
 @pytest.mark.parametrize("impl", IMPLS)
-@pytest.mark.parametrize("shape,axis", PER_CHANNEL_CASES, ids=lambda v: _name(v) if isinstance(v, tuple) else f"axis{v}")
+@pytest.mark.parametrize("shape,axis", PER_CHANNEL_CASES, ids=_case_id)
 def test_quantize_per_channel(measure, shape, axis, impl):
     x = _data(shape)
     scales, zps = _channel_qparams(shape[axis])
@@ -115,7 +120,7 @@ def test_quantize_per_channel(measure, shape, axis, impl):
 
 
 @pytest.mark.parametrize("impl", IMPLS)
-@pytest.mark.parametrize("shape,axis", PER_CHANNEL_CASES, ids=lambda v: _name(v) if isinstance(v, tuple) else f"axis{v}")
+@pytest.mark.parametrize("shape,axis", PER_CHANNEL_CASES, ids=_case_id)
 def test_dequantize_per_channel(measure, shape, axis, impl):
     x = _data(shape)
     scales, zps = _channel_qparams(shape[axis])

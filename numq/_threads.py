@@ -32,21 +32,21 @@ def get_num_threads():
     return numba.get_num_threads()
 
 
-def _layer_is_safe():
-    global _safe
-    if _safe is None:
-        try:
-            _safe = numba.threading_layer() != "workqueue"
-        except ValueError:  # no parallel region has run yet: the layer is not chosen
-            return False
-    return _safe
+_NO_LOCK = contextlib.nullcontext()
 
 
-@contextlib.contextmanager
 def parallel_region():
-    """Context for calling a parallel kernel; serialises it under ``workqueue``."""
-    if _layer_is_safe():
-        yield
-        return
-    with _lock:
-        yield
+    """Context for one parallel kernel call: ``with parallel_region(): kernel(...)``.
+
+    Returns a no-op context once a thread-safe layer is known to be in use (the common,
+    sub-microsecond path), else the module lock, so ``workqueue`` never sees two
+    parallel regions at once.
+    """
+    global _safe
+    if _safe:
+        return _NO_LOCK
+    try:
+        _safe = numba.threading_layer() != "workqueue"
+    except ValueError:  # no parallel region has run yet: the layer is not chosen
+        return _lock
+    return _NO_LOCK if _safe else _lock

@@ -12,6 +12,9 @@ __all__ = ["float_array", "scale_scalar", "int_scalar", "float_scalar", "axis_in
            "channel_params", "quant_range"]
 
 _FLOATS = (np.float16, np.float32, np.float64)
+_F32_NATIVE = np.dtype(np.float32)
+_F32_OVERFLOW = 2.0**128 - 2.0**103  # the smallest float that rounds to float32 inf
+_F32_TINY = float(np.finfo(np.float32).smallest_subnormal)
 
 
 def float_array(x, arg="input"):
@@ -27,8 +30,11 @@ def float_array(x, arg="input"):
         x = np.asarray(x)
         if x.dtype.kind in "iub" and x.size == 0:
             x = x.astype(np.float32)
-    if x.dtype.kind != "f" or x.dtype.type not in _FLOATS:
-        raise TypeError(f"{arg} must be a float16/float32/float64 array; got dtype {x.dtype}")
+    dt = x.dtype
+    if dt == _F32_NATIVE and x.flags.c_contiguous:
+        return x  # the common case costs no conversion and no errstate
+    if dt.kind != "f" or dt.type not in _FLOATS:
+        raise TypeError(f"{arg} must be a float16/float32/float64 array; got dtype {dt}")
     with np.errstate(over="ignore"):  # float64 beyond float32's range becomes +-inf, silently
         # not ascontiguousarray: it turns a 0-d array into shape (1,)
         return np.asarray(x, dtype=np.float32, order="C")
@@ -44,12 +50,11 @@ def _real(v, arg):
 
 def scale_scalar(scale, arg="scale"):
     """Return ``scale`` as a Python float; it must be finite and > 0."""
-    s = float(_real(scale, arg))
+    s = scale if type(scale) is float else float(_real(scale, arg))
     if not (math.isfinite(s) and s > 0.0):
         raise ValueError(f"{arg} must be a finite positive number; got {s!r}")
-    with np.errstate(over="ignore"):
-        s32 = np.float32(s)
-    if not (s32 > 0 and np.isfinite(s32)):
+    # kernels use f32(scale): it must neither overflow nor round to zero
+    if not (_F32_TINY / 2 < s < _F32_OVERFLOW):
         raise ValueError(f"{arg} must be representable as a positive finite float32; got {s!r}")
     return s
 
@@ -64,7 +69,8 @@ def float_scalar(v, arg):
 
 def int_scalar(v, arg, lo=None, hi=None):
     """Return ``v`` as a Python int in ``[lo, hi]`` (integral floats are refused)."""
-    v = _real(v, arg)
+    if type(v) is not int:
+        v = _real(v, arg)
     if not isinstance(v, numbers.Integral):
         raise TypeError(f"{arg} must be an integer; got {type(v).__name__} {v!r}")
     v = int(v)

@@ -34,10 +34,26 @@ def _chunks(n):
     return max(1, min(get_num_threads() * 4, n // (PARALLEL_MIN // 4)))
 
 
+@kernel
+def _nchunks(n):
+    """Chunks for a flat parallel driver: >= 16K elements each, at most 64.
+
+    Independent of the thread count (so it can be computed inside cached kernels and
+    results never depend on it); prange spreads the chunks over the threads.
+    """
+    return max(1, min(64, n // 16384))
+
+
+@kernel
+def _inv32(scale):
+    return np.float32(1.0) / np.float32(scale)
+
+
 # --------------------------------------------------------------------- per tensor
 
 @kernel
-def _qpt8(x, inv, zp, qmin, qmax, out):
+def _qpt8(x, scale, zp, qmin, qmax, out):
+    inv = _inv32(scale)
     z = np.float32(zp)
     fmax = np.float32(qmax)
     fmin = np.float32(qmin - 1)
@@ -51,16 +67,18 @@ def _qpt8(x, inv, zp, qmin, qmax, out):
 
 
 @kernel(parallel=True)
-def _qpt8_par(x, inv, zp, qmin, qmax, out, nchunks):
+def _qpt8_par(x, scale, zp, qmin, qmax, out):
     n = x.size
+    nchunks = _nchunks(n)
     step = (n + nchunks - 1) // nchunks
     for c in prange(nchunks):
         lo, hi = c * step, min(n, (c + 1) * step)
-        _qpt8(x[lo:hi], inv, zp, qmin, qmax, out[lo:hi])
+        _qpt8(x[lo:hi], scale, zp, qmin, qmax, out[lo:hi])
 
 
 @kernel
-def _qpt32(x, inv, zp, out):
+def _qpt32(x, scale, zp, out):
+    inv = _inv32(scale)
     z = np.float32(zp)
     for i in range(x.size):
         v = np.float64(np.rint(np.float32(np.float32(x[i] * inv) + z)))
@@ -75,16 +93,13 @@ def _qpt32(x, inv, zp, out):
 
 
 @kernel(parallel=True)
-def _qpt32_par(x, inv, zp, out, nchunks):
+def _qpt32_par(x, scale, zp, out):
     n = x.size
+    nchunks = _nchunks(n)
     step = (n + nchunks - 1) // nchunks
     for c in prange(nchunks):
         lo, hi = c * step, min(n, (c + 1) * step)
-        _qpt32(x[lo:hi], inv, zp, out[lo:hi])
-
-
-def _inv(scale):
-    return np.float32(1.0) / np.float32(scale)
+        _qpt32(x[lo:hi], scale, zp, out[lo:hi])
 
 
 def quantize_per_tensor_f32(x, scale, zero_point, qmin, qmax, out):
@@ -94,13 +109,12 @@ def quantize_per_tensor_f32(x, scale, zero_point, qmin, qmax, out):
     ``qmax``. ``x`` and ``out`` are flat and contiguous with equal sizes; ``out`` is
     uint8 or int8 and ``[qmin, qmax]`` lies within its range.
     """
-    inv, n = _inv(scale), x.size
-    args = (inv, np.int64(zero_point), np.int64(qmin), np.int64(qmax), out)
-    if n < PARALLEL_MIN:
+    args = (float(scale), int(zero_point), int(qmin), int(qmax), out)
+    if x.size < PARALLEL_MIN:
         _qpt8(x, *args)
     else:
         with parallel_region():
-            _qpt8_par(x, *args, _chunks(n))
+            _qpt8_par(x, *args)
     return out
 
 
@@ -109,17 +123,18 @@ def quantize_per_tensor_qint32_f32(x, scale, zero_point, out):
 
     Two roundings, as torch's qint32 path; clamps to the int32 range; NaN gives -2**31.
     """
-    inv, n = _inv(scale), x.size
-    if n < PARALLEL_MIN:
-        _qpt32(x, inv, np.int64(zero_point), out)
+    args = (float(scale), int(zero_point), out)
+    if x.size < PARALLEL_MIN:
+        _qpt32(x, *args)
     else:
         with parallel_region():
-            _qpt32_par(x, inv, np.int64(zero_point), out, _chunks(n))
+            _qpt32_par(x, *args)
     return out
 
 
 @kernel
-def _qpt_sub(x, inv, zp, qmin, qmax, out):
+def _qpt_sub(x, scale, zp, qmin, qmax, out):
+    inv = _inv32(scale)
     z = np.float32(zp)
     fmin = np.float64(qmin)
     fmax = np.float64(qmax)
@@ -135,12 +150,13 @@ def _qpt_sub(x, inv, zp, qmin, qmax, out):
 
 
 @kernel(parallel=True)
-def _qpt_sub_par(x, inv, zp, qmin, qmax, out, nchunks):
+def _qpt_sub_par(x, scale, zp, qmin, qmax, out):
     n = x.size
+    nchunks = _nchunks(n)
     step = (n + nchunks - 1) // nchunks
     for c in prange(nchunks):
         lo, hi = c * step, min(n, (c + 1) * step)
-        _qpt_sub(x[lo:hi], inv, zp, qmin, qmax, out[lo:hi])
+        _qpt_sub(x[lo:hi], scale, zp, qmin, qmax, out[lo:hi])
 
 
 def quantize_per_tensor_sub_byte_f32(x, scale, zero_point, qmin, qmax, out):
@@ -152,13 +168,12 @@ def quantize_per_tensor_sub_byte_f32(x, scale, zero_point, qmin, qmax, out):
     does. ``x`` and ``out`` (uint8, one unpacked value per byte) are flat and contiguous.
     Deliberate difference: finite values beyond 2**63 saturate (torch gives ``qmin``).
     """
-    inv, n = _inv(scale), x.size
-    args = (inv, np.int64(zero_point), np.int64(qmin), np.int64(qmax), out)
-    if n < PARALLEL_MIN:
+    args = (float(scale), int(zero_point), int(qmin), int(qmax), out)
+    if x.size < PARALLEL_MIN:
         _qpt_sub(x, *args)
     else:
         with parallel_region():
-            _qpt_sub_par(x, *args, _chunks(n))
+            _qpt_sub_par(x, *args)
     return out
 
 
@@ -288,13 +303,15 @@ def quantize_per_channel_float_qparams_f32(x3, scales, zero_points, qmin, qmax, 
 
 @kernel
 def _dqpt(q, scale, zp, out):
+    s = np.float32(scale)
     for i in range(q.size):
-        out[i] = np.float32(np.int64(q[i]) - zp) * scale
+        out[i] = np.float32(np.int64(q[i]) - zp) * s
 
 
 @kernel(parallel=True)
-def _dqpt_par(q, scale, zp, out, nchunks):
+def _dqpt_par(q, scale, zp, out):
     n = q.size
+    nchunks = _nchunks(n)
     step = (n + nchunks - 1) // nchunks
     for c in prange(nchunks):
         lo, hi = c * step, min(n, (c + 1) * step)
@@ -303,12 +320,12 @@ def _dqpt_par(q, scale, zp, out, nchunks):
 
 def dequantize_per_tensor(q, scale, zero_point, out):
     """``out = f32(q - zero_point) * f32(scale)`` over flat contiguous ``q`` / float32 ``out``."""
-    s, n = np.float32(scale), q.size
-    if n < PARALLEL_MIN:
-        _dqpt(q, s, np.int64(zero_point), out)
+    args = (float(scale), int(zero_point), out)
+    if q.size < PARALLEL_MIN:
+        _dqpt(q, *args)
     else:
         with parallel_region():
-            _dqpt_par(q, s, np.int64(zero_point), out, _chunks(n))
+            _dqpt_par(q, *args)
     return out
 
 
