@@ -3,7 +3,8 @@
 Importing numq compiles nothing: every kernel compiles on first use and is cached on
 disk. See ``README.md`` and ``docs/`` for the name rule (``torch.X`` -> ``numq.X``).
 """
-from . import dtypes, kernels
+from . import dtypes, kernels, layers, optim
+from ._random import manual_seed
 from ._isa import isa
 from ._threads import get_num_threads, set_num_threads
 from .dtypes import (QDType, QScheme, float16, per_channel_affine,
@@ -40,5 +41,6 @@ __all__ = [
     "_fake_quantize_learnable_per_tensor_affine_backward",
     "_fake_quantize_learnable_per_channel_affine",
     "_fake_quantize_learnable_per_channel_affine_backward",
-    "set_num_threads", "get_num_threads", "isa", "dtypes", "kernels",
+    "set_num_threads", "get_num_threads", "isa", "dtypes", "kernels", "layers", "optim",
+    "manual_seed",
 ]
