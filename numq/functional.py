@@ -8,6 +8,8 @@ import numpy as np
 from . import _validate as V
 from .dtypes import qint32, quint4x2, quint8, qint8, float16, as_qdtype
 from .kernels import quantize as K
+from .kernels.qparams import choose_qparams_dynamic, choose_qparams_dynamic_range
+from .kernels.reduce import minmax_f32
 from .qtensor import QTensor
 
 __all__ = ["quantize_per_tensor", "quantize_per_channel", "dequantize",
@@ -136,8 +138,6 @@ def quantize_per_tensor_dynamic(input, dtype, reduce_range):
     x = V.float_array(input)
     if dt is float16:
         return x.astype(np.float16)
-    from .kernels.qparams import choose_qparams_dynamic, choose_qparams_dynamic_range
-    from .kernels.reduce import minmax_f32
     if x.size == 0:
         raise ValueError("input must not be empty: its min/max choose the qparams")
     xmin, xmax = minmax_f32(x.reshape(-1))
