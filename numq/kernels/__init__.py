@@ -3,7 +3,12 @@
 Kernels take C-contiguous native-endian arrays, validated scalars and a preallocated
 ``out``; they do not check their input (the public functions in :mod:`numq` do). Each
 docstring states its contract. Importing this package compiles nothing.
+
+Quantization kernels are exported here by name; the float kernels behind
+:mod:`numq.layers` live in their own modules (:mod:`.im2col`, :mod:`.pool_float`,
+:mod:`.resize_float`, :mod:`.embedding_float`, :mod:`.norm_float`), each with ``__all__``.
 """
+from . import embedding_float, im2col, norm_float, pool_float, resize_float
 from .fake_quantize import (fake_quantize_learnable_per_channel_backward,
                             fake_quantize_learnable_per_tensor_backward,
                             fake_quantize_per_channel, fake_quantize_per_channel_backward,

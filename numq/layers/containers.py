@@ -35,7 +35,6 @@ class Sequential(Module):
         else:
             for i, m in enumerate(args):
                 self.add_module(str(i), m)
-        self.__dict__["_tape"] = None
 
     def __len__(self):
         return len(self._modules)
@@ -66,20 +65,18 @@ class Sequential(Module):
         return self
 
     def forward(self, input):
+        # the tape (each child and the _saved of that call) is this container's own
+        # _saved, so a Sequential used twice inside another container obeys the same rule
         tape = [] if self.training else None
         for m in self._modules.values():
             input = m(input)
             if tape is not None:
                 tape.append((m, m._saved))
-        self.__dict__["_tape"] = tape
+        self._saved = tape
         return input
 
     def backward(self, grad_output):
-        tape = self.__dict__.get("_tape")
-        if not tape:
-            raise RuntimeError("Sequential.backward() called without a preceding forward() "
-                               "in training mode (or called twice)")
-        self.__dict__["_tape"] = None
+        tape = self._take_saved()
         for m, saved in reversed(tape):
             m._saved = saved
             grad_output = m.backward(grad_output)
@@ -110,7 +107,11 @@ class ModuleList(Module):
         return self._modules[str(i % n)]
 
     def __setitem__(self, idx, module):
-        self.add_module(str(operator.index(idx) % len(self)), module)
+        n = len(self)
+        i = operator.index(idx)
+        if not -n <= i < n:
+            raise IndexError(f"index {i} is out of range for ModuleList of length {n}")
+        self.add_module(str(i % n), module)
 
     def append(self, module):
         self.add_module(str(len(self)), module)
