@@ -3,7 +3,7 @@
 Importing numq compiles nothing: every kernel compiles on first use and is cached on
 disk. See ``README.md`` and ``docs/`` for the name rule (``torch.X`` -> ``numq.X``).
 """
-from . import dtypes, kernels, layers, optim
+from . import dtypes, kernels, layers, optim, quantization
 from ._random import manual_seed
 from ._isa import isa
 from ._threads import get_num_threads, set_num_threads
@@ -41,6 +41,6 @@ __all__ = [
     "_fake_quantize_learnable_per_tensor_affine_backward",
     "_fake_quantize_learnable_per_channel_affine",
     "_fake_quantize_learnable_per_channel_affine_backward",
-    "set_num_threads", "get_num_threads", "isa", "dtypes", "kernels", "layers", "optim",
+    "set_num_threads", "get_num_threads", "isa", "dtypes", "kernels", "layers", "optim", "quantization",
     "manual_seed",
 ]

@@ -1,0 +1,2 @@
+"""Placeholder: filled in by its owner (issue 4)."""
+__all__ = []
