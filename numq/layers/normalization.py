@@ -43,6 +43,26 @@ def _data(p):
     return None if p is None else p.data
 
 
+def _affine_params(module, shape, affine, bias, dt):
+    """Register ``weight`` (ones) and ``bias`` (zeros) of ``shape``, or None when absent."""
+    if affine:
+        module.weight = Parameter(np.ones(shape, dt))
+        if bias:
+            module.bias = Parameter(np.zeros(shape, dt))
+        else:
+            module.register_parameter("bias", None)
+    else:
+        module.register_parameter("weight", None)
+        module.register_parameter("bias", None)
+
+
+def _reset_affine(module):
+    if module.weight is not None:
+        module.weight.data[...] = 1
+    if module.bias is not None:
+        module.bias.data[...] = 0
+
+
 class _NormBase(Module):
     """Shared state of batch and instance norm (torch's ``_NormBase``)."""
 
@@ -59,15 +79,7 @@ class _NormBase(Module):
         self.affine = affine
         self.track_running_stats = track_running_stats
         n = self.num_features
-        if affine:
-            self.weight = Parameter(np.ones(n, dt))
-            if bias:
-                self.bias = Parameter(np.zeros(n, dt))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _affine_params(self, n, affine, bias, dt)
         if track_running_stats:
             self.register_buffer("running_mean", np.zeros(n, dt))
             self.register_buffer("running_var", np.ones(n, dt))
@@ -87,10 +99,7 @@ class _NormBase(Module):
     def reset_parameters(self):
         """Reset the running statistics and set ``weight`` to 1, ``bias`` to 0."""
         self.reset_running_stats()
-        if self.weight is not None:
-            self.weight.data[...] = 1
-        if self.bias is not None:
-            self.bias.data[...] = 0
+        _reset_affine(self)
 
     def _load_from_state_dict(self, state_dict, prefix, strict, missing_keys, unexpected_keys,
                               error_msgs):
@@ -307,21 +316,10 @@ class LayerNorm(Module):
         F._eps(eps)
         self.eps = eps
         self.elementwise_affine = elementwise_affine
-        if elementwise_affine:
-            self.weight = Parameter(np.ones(self.normalized_shape, dt))
-            if bias:
-                self.bias = Parameter(np.zeros(self.normalized_shape, dt))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _affine_params(self, self.normalized_shape, elementwise_affine, bias, dt)
 
     def reset_parameters(self):
-        if self.weight is not None:
-            self.weight.data[...] = 1
-        if self.bias is not None:
-            self.bias.data[...] = 0
+        _reset_affine(self)
 
     def forward(self, input):
         out, x, mean, invstd = F._layer_norm(input, self.normalized_shape, _data(self.weight),
@@ -377,21 +375,10 @@ class GroupNorm(Module):
         self.num_channels = channels
         self.eps = eps
         self.affine = affine
-        if affine:
-            self.weight = Parameter(np.ones(channels, dt))
-            if bias:
-                self.bias = Parameter(np.zeros(channels, dt))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _affine_params(self, channels, affine, bias, dt)
 
     def reset_parameters(self):
-        if self.weight is not None:
-            self.weight.data[...] = 1
-        if self.bias is not None:
-            self.bias.data[...] = 0
+        _reset_affine(self)
 
     def forward(self, input):
         out, x, mean, invstd = F._group_norm(input, self.num_groups, _data(self.weight),

@@ -30,8 +30,8 @@ single sample's ``cols`` is not split further: a very large image with a large k
 still needs ``C*K*L`` elements of scratch.
 
 Arithmetic is in the weight's dtype (float32 or float64); the input and bias are cast
-to it. GEMMs are NumPy's ``matmul`` (BLAS), so float32 sums are in a different order
-from torch's and agree to rounding, not bit for bit.
+to it. GEMMs are NumPy's ``matmul`` (BLAS), so float32 sums run in another order than
+torch's and agree to rounding, not bit for bit.
 """
 import collections
 import math
