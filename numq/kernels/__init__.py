@@ -6,9 +6,10 @@ docstring states its contract. Importing this package compiles nothing.
 
 Quantization kernels are exported here by name; the float kernels behind
 :mod:`numq.layers` live in their own modules (:mod:`.im2col`, :mod:`.pool_float`,
-:mod:`.resize_float`, :mod:`.embedding_float`, :mod:`.norm_float`), each with ``__all__``.
+:mod:`.resize_float`, :mod:`.embedding_float`, :mod:`.norm_float`) and the
+HistogramObserver's kernels (:mod:`.histogram`) live in their own modules, each with ``__all__``.
 """
-from . import embedding_float, im2col, norm_float, pool_float, resize_float
+from . import embedding_float, histogram, im2col, norm_float, pool_float, resize_float
 from .fake_quantize import (fake_quantize_learnable_per_channel_backward,
                             fake_quantize_learnable_per_tensor_backward,
                             fake_quantize_per_channel, fake_quantize_per_channel_backward,
