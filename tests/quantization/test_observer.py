@@ -429,7 +429,7 @@ def test_subclass_of_uniform_base():
     s, z = obs.calculate_qparams()
     assert s.shape == (1,) and z.dtype == np.int32
     assert obs.state_dict().keys() == {"eps"}
-    with pytest.raises(NotImplementedError, match="Cannot reset"):
+    with pytest.raises(TypeError, match="Cannot reset"):
         obs.reset_min_max_vals()
 
 
