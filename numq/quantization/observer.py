@@ -261,9 +261,10 @@ class UniformQuantizationObserverBase(ObserverBase):
         super().__init__(dtype=dtype, is_dynamic=is_dynamic, **kwargs)
         self.qscheme = _observer_qscheme(qscheme)
         if reduce_range:
-            warnings.warn("Please use quant_min and quant_max to specify the range for "
-                          "observers. reduce_range will be deprecated in a future release "
-                          "of PyTorch.", UserWarning, stacklevel=2)
+            # torch warns here too: its observers are moving to explicit ranges
+            warnings.warn("reduce_range will be deprecated (as in torch); set the observer's "
+                          "range with quant_min and quant_max instead", UserWarning,
+                          stacklevel=2)
         self.reduce_range = reduce_range
         self.register_buffer("eps", np.array([float_scalar(eps, "eps")], dtype=np.float32))
         if self.dtype not in (_dt.qint8, _dt.quint8, _dt.quint4x2, _dt.qint32):
