@@ -260,8 +260,8 @@ class HistogramObserver(UniformQuantizationObserverBase):
         x = _f32_array(x_orig).reshape(-1)
         x_min, x_max = minmax_f32(x)
         if x_min == _NINF or x_max == _INF:
-            warnings.warn("torch.inf detected in input tensor, ignoring input", UserWarning,
-                          stacklevel=2)
+            warnings.warn("inf detected in the input: HistogramObserver ignores this batch "
+                          "(as torch does)", UserWarning, stacklevel=2)
             x = x[np.abs(x) != np.inf]
             if x.size == 0:
                 return x_orig

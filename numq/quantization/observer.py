@@ -691,8 +691,7 @@ class PlaceholderObserver(ObserverBase):
         self.eps = _EPS32 if eps is None else eps
         self.custom_op = custom_op_name
         if compute_dtype:
-            warnings.warn("Please use `is_dynamic` instead of `compute_dtype`. `compute_dtype` "
-                          "will be deprecated in a future release of PyTorch.",
+            warnings.warn("compute_dtype is deprecated (as in torch); use is_dynamic",
                           UserWarning, stacklevel=2)
 
     def forward(self, x):

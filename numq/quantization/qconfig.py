@@ -96,8 +96,8 @@ class QConfigDynamic(collections.namedtuple("QConfigDynamic", ["activation", "we
     __slots__ = ()
 
     def __new__(cls, activation=Identity, weight=Identity):
-        warnings.warn("`QConfigDynamic` is going to be deprecated in PyTorch 1.12, please use "
-                      "`QConfig` instead", FutureWarning, stacklevel=2)
+        warnings.warn("QConfigDynamic is deprecated (as in torch); use QConfig",
+                      FutureWarning, stacklevel=2)
         if isinstance(weight, Module):
             raise ValueError("QConfigDynamic " + _INSTANCE_MSG)
         return super().__new__(cls, activation, weight)
@@ -205,9 +205,9 @@ def get_default_qconfig(backend="x86", version=0):
                        weight=default_weight_observer)
     if backend == "onednn":
         if not _vnni_supported():
-            warnings.warn("Default qconfig of oneDNN backend with reduce_range of false may "
-                          "have accuracy issues on CPU without Vector Neural Network "
-                          "Instruction support.", UserWarning, stacklevel=2)
+            warnings.warn("the onednn default qconfig uses reduce_range=False, which can "
+                          "lose accuracy on CPUs without VNNI instructions", UserWarning,
+                          stacklevel=2)
         return QConfig(activation=HistogramObserver.with_args(reduce_range=False),
                        weight=default_per_channel_weight_observer)
     # fbgemm and x86
@@ -300,18 +300,16 @@ _default_quint8_placeholder_qconfig = QConfig(
 
 def get_default_qconfig_dict(backend="x86", version=0):
     """Deprecated: ``get_default_qconfig_mapping(backend, version).to_dict()``."""
-    warnings.warn("`get_default_qconfig_dict` is deprecated and will be removed in a future "
-                  "version. Please use `get_default_qconfig_mapping` instead.",
-                  FutureWarning, stacklevel=2)
+    warnings.warn("get_default_qconfig_dict is deprecated (as in torch); use "
+                  "get_default_qconfig_mapping", FutureWarning, stacklevel=2)
     from .qconfig_mapping import get_default_qconfig_mapping
     return get_default_qconfig_mapping(backend, version).to_dict()
 
 
 def get_default_qat_qconfig_dict(backend="x86", version=1):
     """Deprecated: ``get_default_qat_qconfig_mapping(backend, version).to_dict()``."""
-    warnings.warn("`get_default_qat_qconfig_dict` is deprecated and will be removed in a "
-                  "future version. Please use `get_default_qat_qconfig_mapping` instead.",
-                  FutureWarning, stacklevel=2)
+    warnings.warn("get_default_qat_qconfig_dict is deprecated (as in torch); use "
+                  "get_default_qat_qconfig_mapping", FutureWarning, stacklevel=2)
     from .qconfig_mapping import get_default_qat_qconfig_mapping
     return get_default_qat_qconfig_mapping(backend, version).to_dict()
 

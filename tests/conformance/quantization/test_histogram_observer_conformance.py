@@ -226,7 +226,9 @@ def test_inf_values_dropped_with_warning():
     with warnings.catch_warnings(record=True) as wt:
         warnings.simplefilter("always")
         t(torch.from_numpy(x))
-    assert [str(w.message) for w in wn] == [str(w.message) for w in wt]
+    # the same warnings (numq words them itself): one per inf batch, same category
+    assert [w.category for w in wn] == [w.category for w in wt]
+    assert all("inf detected" in str(w.message) for w in wn + wt)
     assert_same_state(o, t)
     # an array of infinities only changes nothing
     y = np.array([np.inf, -np.inf], F32)
