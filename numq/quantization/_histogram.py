@@ -38,6 +38,7 @@ from ..kernels.histogram import (histc_f32, histc_range, non_linear_param_search
                                  quantization_error_f32, sum_f32, upscale_histogram_f32)
 from ..kernels.reduce import minmax_f32
 from .observer import UniformQuantizationObserverBase, UnsupportedObserverConfig
+from .observer import _as_f32 as _f32_array
 
 __all__ = ["HistogramObserver"]
 
@@ -47,17 +48,6 @@ _INF = np.float32(np.inf)
 _NINF = np.float32(-np.inf)
 _NO_DATA_MSG = ("must run observer before calling calculate_qparams. Returning default "
                 "scale and zero point ")
-
-
-def _f32_array(x):
-    """``x`` as a C-contiguous float32 array (torch's observers compute in float32)."""
-    a = x if isinstance(x, np.ndarray) else np.asarray(x)
-    if a.dtype == _F32 and a.flags.c_contiguous:
-        return a
-    if a.dtype.kind not in "fiub":
-        raise TypeError(f"x must be a real (float or integer) array; got dtype {a.dtype}")
-    with np.errstate(over="ignore"):    # float64 beyond float32's range becomes +-inf
-        return np.asarray(a, dtype=np.float32, order="C")
 
 
 def _value(buf):
