@@ -99,7 +99,7 @@ class HistogramObserver(UniformQuantizationObserverBase):
     Raises
     ------
     UnsupportedObserverConfig
-        A per-channel qscheme or ``is_dynamic=True`` (torch: ``NotImplementedError``).
+        A per-channel qscheme or ``is_dynamic=True`` (torch refuses these as unsupported).
     TypeError, ValueError
         ``bins`` not a positive integer.
 

@@ -18,10 +18,10 @@ nothing observed                   ``[1.0]``  ``[0]`` int64 (and a warning)
 =================================  =========  ==========================================
 
 Errors: where torch raises ``AssertionError`` numq raises ``ValueError``; where torch
-raises ``NotImplementedError`` (unsupported combinations) numq raises
-:class:`UnsupportedObserverConfig`, which is both a ``ValueError`` and a
-``NotImplementedError``; a channel axis out of range raises ``numpy.exceptions.AxisError``
-(a ``ValueError`` and an ``IndexError``, torch raises ``IndexError``).
+refuses an unsupported argument combination numq raises
+:class:`UnsupportedObserverConfig`, a ``ValueError``; a channel axis out of range raises
+``numpy.exceptions.AxisError`` (a ``ValueError`` and an ``IndexError``; torch raises
+``IndexError``).
 """
 import abc
 import functools
@@ -57,12 +57,9 @@ _F32 = np.dtype(np.float32)
 _NO_DATA_MSG = "must run observer before calling calculate_qparams. Returning default values."
 
 
-class UnsupportedObserverConfig(ValueError, NotImplementedError):
-    """An argument combination torch rejects with ``NotImplementedError``.
-
-    A ``ValueError`` (numq's convention for a bad argument value) that code written for
-    torch can still catch as ``NotImplementedError``.
-    """
+class UnsupportedObserverConfig(ValueError):
+    """An argument combination torch refuses as unsupported (e.g. symmetric quint8 with
+    ``reduce_range``); a ``ValueError``, numq's error for a bad argument value."""
 
 
 # ------------------------------------------------------------- factories (with_args)

@@ -24,6 +24,14 @@ import numpy as np
 
 from ._activation import _as_dtype, _as_float, _real
 
+
+def _grad_like(grad_output, x):
+    """``grad_output`` in ``x``'s dtype; it must have ``x``'s shape."""
+    g = _as_dtype(grad_output, x.dtype, "grad_output")
+    if g.shape != x.shape:
+        raise ValueError(f"grad_output must have the shape of input {x.shape}; got {g.shape}")
+    return g
+
 __all__ = ["batch_norm", "instance_norm", "group_norm", "layer_norm",
            "batch_norm_backward", "instance_norm_backward", "group_norm_backward",
            "layer_norm_backward"]
@@ -261,9 +269,7 @@ def batch_norm_backward(grad_output, input, running_mean, running_var, weight=No
     """
     x, rm, rv, w, b, _ = _bn_prepare(input, running_mean, running_var, weight, bias, False)
     eps = _eps(eps)
-    g = _as_dtype(grad_output, x.dtype, "grad_output")
-    if g.shape != x.shape:
-        raise ValueError(f"grad_output must have the shape of input {x.shape}; got {g.shape}")
+    g = _grad_like(grad_output, x)
     n, c = x.shape[:2]
     x3 = _ncs(x)
     g3 = _ncs(g)
@@ -377,9 +383,7 @@ def instance_norm_backward(grad_output, input, running_mean=None, running_var=No
                                    False, eps)
     x, _, _, w, b, _ = _in_prepare(input, running_mean, running_var, weight, bias, False)
     eps = _eps(eps)
-    g = _as_dtype(grad_output, x.dtype, "grad_output")
-    if g.shape != x.shape:
-        raise ValueError(f"grad_output must have the shape of input {x.shape}; got {g.shape}")
+    g = _grad_like(grad_output, x)
     n, c = x.shape[:2]
     x3 = _ncs(x)
     g3 = _ncs(g)
@@ -448,9 +452,7 @@ def group_norm_backward(grad_output, input, num_groups, weight=None, bias=None, 
     """
     x, groups, w, b = _gn_prepare(input, num_groups, weight, bias)
     eps = _eps(eps)
-    g = _as_dtype(grad_output, x.dtype, "grad_output")
-    if g.shape != x.shape:
-        raise ValueError(f"grad_output must have the shape of input {x.shape}; got {g.shape}")
+    g = _grad_like(grad_output, x)
     n, c = x.shape[:2]
     if x.size == 0:
         return _empty_grads(x, w, b)
@@ -539,9 +541,7 @@ def layer_norm_backward(grad_output, input, normalized_shape, weight=None, bias=
     """
     x, shape, w, b = _ln_prepare(input, normalized_shape, weight, bias)
     eps = _eps(eps)
-    g = _as_dtype(grad_output, x.dtype, "grad_output")
-    if g.shape != x.shape:
-        raise ValueError(f"grad_output must have the shape of input {x.shape}; got {g.shape}")
+    g = _grad_like(grad_output, x)
     k = int(np.prod(shape))
     if x.size == 0:
         return _empty_grads(x, w, b)
