@@ -5,11 +5,13 @@ llvmlite's host CPU feature query (the same view of the CPU that Numba compiles 
 capped by the ``NUMQ_ISA`` environment variable, and is ``"generic"`` when Numba's JIT
 is disabled (intrinsic kernels cannot run in the interpreter).
 """
+import contextlib
 import functools
 import os
+import threading
 import warnings
 
-__all__ = ["ISA_VARIANTS", "cpu_features", "isa"]
+__all__ = ["ISA_VARIANTS", "cpu_features", "isa", "supported_variants", "active", "forced"]
 
 ISA_VARIANTS = ("generic", "avx2", "avx512_vnni")
 _REQUIRES = {
@@ -60,3 +62,35 @@ def cpu_name():
     """Return LLVM's name for the host CPU (e.g. ``"skylake-avx512"``)."""
     import llvmlite.binding as llvm
     return llvm.get_host_cpu_name()
+
+
+def supported_variants():
+    """The variants this process can run, slowest first (``generic`` always)."""
+    best = isa()
+    return ISA_VARIANTS[:ISA_VARIANTS.index(best) + 1]
+
+
+_override = threading.local()
+
+
+def active():
+    """The variant kernels use now: :func:`isa`, unless :func:`forced` is in effect."""
+    return getattr(_override, "variant", None) or isa()
+
+
+@contextlib.contextmanager
+def forced(variant):
+    """Run the enclosed calls (in this thread) with kernel variant ``variant``.
+
+    For tests and benchmarks that compare variants in one process. ``variant`` must be
+    one of :func:`supported_variants`; anything else raises ``ValueError``.
+    """
+    if variant not in supported_variants():
+        raise ValueError(f"variant must be one of {supported_variants()} on this CPU/process; "
+                         f"got {variant!r}")
+    old = getattr(_override, "variant", None)
+    _override.variant = variant
+    try:
+        yield
+    finally:
+        _override.variant = old

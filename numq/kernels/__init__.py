@@ -9,7 +9,7 @@ Quantization kernels are exported here by name; the float kernels behind
 :mod:`.resize_float`, :mod:`.embedding_float`, :mod:`.norm_float`) and the
 HistogramObserver's kernels (:mod:`.histogram`) live in their own modules, each with ``__all__``.
 """
-from . import embedding_float, histogram, im2col, norm_float, pool_float, resize_float
+from . import embedding_float, gemm, histogram, im2col, norm_float, pool_float, resize_float
 from .fake_quantize import (fake_quantize_learnable_per_channel_backward,
                             fake_quantize_learnable_per_tensor_backward,
                             fake_quantize_per_channel, fake_quantize_per_channel_backward,
@@ -21,6 +21,8 @@ from .quantize import (PARALLEL_MIN, dequantize_per_channel, dequantize_per_tens
                        quantize_per_channel_float_qparams_f32, quantize_per_tensor_f32,
                        quantize_per_tensor_qint32_f32, quantize_per_tensor_sub_byte_f32,
                        unpack_quint4x2)
+from .gemm import (PackedLinearWeight, pack_linear_weight, qlinear, qlinear_dynamic,
+                   qlinear_int32, requantize, unpack_linear_weight)
 from .reduce import minmax_f32, minmax_per_channel_f32
 
 __all__ = [
@@ -34,4 +36,6 @@ __all__ = [
     "fake_quantize_per_tensor", "fake_quantize_per_channel", "fake_quantize_per_tensor_backward",
     "fake_quantize_per_channel_backward", "fake_quantize_learnable_per_tensor_backward",
     "fake_quantize_learnable_per_channel_backward",
+    "PackedLinearWeight", "pack_linear_weight", "unpack_linear_weight", "qlinear",
+    "qlinear_int32", "qlinear_dynamic", "requantize",
 ]

@@ -1,0 +1,215 @@
+"""int8 GEMM microkernels as Numba intrinsics (LLVM IR written with llvmlite).
+
+A microkernel computes one tile ``C[r, c] = sum_k A[r, k] * B[k, c]`` for ``mr`` rows
+of uint8 ``A`` (row stride ``lda`` bytes, read straight from the caller's array) and
+one packed strip of ``NR = 32`` int8 weight columns, with exact int32 accumulation, and
+stores the ``mr x 32`` int32 tile to a scratch buffer (row stride 32).
+
+Packed strip layout (see :func:`numq.kernels.gemm.pack_linear_weight`): ``K4 = ceil(K/4)``
+groups of 4 k values; group ``g`` holds ``nr`` columns x 4 bytes (``nr = 32`` except in
+the last strip), so one 64-byte load feeds 16 columns x 4 k. A tail strip narrower than
+32 columns is read with full-width loads: lanes past ``nr`` see the next group's bytes
+(or the packed array's 128 bytes of slack) and produce values nobody reads; dot-product
+lanes never mix columns, so the lanes that are read are exact.
+
+Variants, all exact int32 and therefore bit-identical:
+
+- ``vnni``: ``vpdpbusd`` (AVX-512 VNNI), 16 columns x 4 k per instruction.
+- ``avx2``: ``vpmaddwd`` on zero-/sign-extended 16-bit values (exact; fbgemm's
+  ``vpmaddubsw`` saturates to int16 and is not used).
+- When the host CPU lacks the instruction at compile time, the intrinsic emits plain
+  LLVM vector IR (extend, multiply, add) with the same result, so a cached driver never
+  contains an instruction its CPU cannot run. Drivers only call a variant the CPU has.
+
+``ku`` independent accumulator sets over consecutive k groups hide the instruction's
+latency when ``mr`` is small (``mr * 2 * ku`` vector accumulators).
+"""
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+from .._isa import cpu_features
+
+__all__ = ["NR", "MR"]  # plus vnni1..vnni8, avx2_1..avx2_8
+
+NR = 32   # columns per packed strip (two 16-lane int32 vectors)
+MR = 8    # rows per full tile
+
+_I8, _I16, _I32, _I64 = ir.IntType(8), ir.IntType(16), ir.IntType(32), ir.IntType(64)
+_V16 = ir.VectorType(_I32, 16)
+
+
+def _const(v):
+    return ir.Constant(_I64, v)
+
+
+def _ku_for(mr):
+    return max(1, -(-8 // (2 * mr)))  # >= 8 accumulators: mr=1 -> 4, 2/3 -> 2, >=4 -> 1
+
+
+class _Emit:
+    """IR helpers shared by the variants: loads of A words and B vectors, the dot step."""
+
+    def __init__(self, builder, kind):
+        self.b = builder
+        self.kind = kind
+        mod = builder.module
+        if kind == "vnni":
+            self.dp = cgutils.get_or_insert_function(
+                mod, ir.FunctionType(_V16, [_V16, _V16, _V16]), "llvm.x86.avx512.vpdpbusd.512")
+        elif kind == "avx2":
+            v16i16, v8i32 = ir.VectorType(_I16, 16), ir.VectorType(_I32, 8)
+            self.pmadd = cgutils.get_or_insert_function(
+                mod, ir.FunctionType(v8i32, [v16i16, v16i16]), "llvm.x86.avx2.pmadd.wd")
+
+    def load_b(self, ptr, off):
+        """64 bytes at ``ptr + off`` as <64 x i8>."""
+        v64 = ir.VectorType(_I8, 64)
+        p = self.b.bitcast(self.b.gep(ptr, [off]), v64.as_pointer())
+        return self.b.load(p, align=1)
+
+    def load_a(self, ptr, off):
+        """4 bytes at ``ptr + off`` as i32."""
+        p = self.b.bitcast(self.b.gep(ptr, [off]), _I32.as_pointer())
+        return self.b.load(p, align=1)
+
+    def step(self, acc, a_word, b_bytes):
+        """acc (<16 x i32>) += per-column dot of 4 uint8 (a_word) and 4 int8 (b_bytes)."""
+        b = self.b
+        if self.kind == "vnni":
+            av = b.insert_element(ir.Constant(_V16, ir.Undefined), a_word, ir.Constant(_I32, 0))
+            av = b.shuffle_vector(av, ir.Constant(_V16, ir.Undefined), ir.Constant(_V16, [0] * 16))
+            bv = b.bitcast(b_bytes, _V16)
+            return b.call(self.dp, [acc, av, bv])
+        a4 = b.bitcast(a_word, ir.VectorType(_I8, 4))
+        if self.kind == "avx2":
+            v16i8, v16i16 = ir.VectorType(_I8, 16), ir.VectorType(_I16, 16)
+            a16 = b.shuffle_vector(a4, ir.Constant(ir.VectorType(_I8, 4), ir.Undefined),
+                                   ir.Constant(ir.VectorType(_I32, 16), [i % 4 for i in range(16)]))
+            a16 = b.zext(a16, v16i16)
+            parts = []
+            for q in range(4):  # 4 columns x 4 k per 16-byte quarter
+                bq = b.shuffle_vector(b_bytes, ir.Constant(ir.VectorType(_I8, 64), ir.Undefined),
+                                      ir.Constant(ir.VectorType(_I32, 16),
+                                                  list(range(16 * q, 16 * q + 16))))
+                prod = b.call(self.pmadd, [a16, b.sext(bq, v16i16)])  # <8 x i32>: pair sums
+                parts.append(prod)
+            # lanes (2c, 2c+1) of quarter q hold column 4q+c's two pair sums
+            v8 = ir.VectorType(_I32, 8)
+            lo = b.shuffle_vector(parts[0], parts[1], ir.Constant(_V16, list(range(16))))
+            hi = b.shuffle_vector(parts[2], parts[3], ir.Constant(_V16, list(range(16))))
+            both = b.shuffle_vector(lo, hi, ir.Constant(ir.VectorType(_I32, 32), list(range(32))))
+            del v8
+            ev = b.shuffle_vector(both, both, ir.Constant(_V16, list(range(0, 32, 2))))
+            od = b.shuffle_vector(both, both, ir.Constant(_V16, list(range(1, 32, 2))))
+            return b.add(acc, b.add(ev, od))
+        # portable: widen to i32, multiply, sum each group of 4 lanes
+        v64i32 = ir.VectorType(_I32, 64)
+        a64 = b.shuffle_vector(a4, ir.Constant(ir.VectorType(_I8, 4), ir.Undefined),
+                               ir.Constant(ir.VectorType(_I32, 64), [i % 4 for i in range(64)]))
+        prod = b.mul(b.zext(a64, v64i32), b.sext(b_bytes, v64i32))
+        total = acc
+        for t in range(4):
+            lane = b.shuffle_vector(prod, prod, ir.Constant(_V16, list(range(t, 64, 4))))
+            total = b.add(total, lane)
+        return total
+
+
+def _make_micro(mr, kind_wanted):
+    """Build the intrinsic for ``mr`` rows; ``kind_wanted`` is "vnni" or "avx2"."""
+    ku = _ku_for(mr)
+
+    @intrinsic
+    def micro(typingctx, a_addr, lda, b_addr, nb, k4, c_addr):
+        sig = types.void(types.uintp, types.intp, types.uintp, types.intp, types.intp,
+                         types.uintp)
+
+        def codegen(context, builder, signature, args):
+            feats = cpu_features()
+            kind = kind_wanted
+            if kind == "vnni" and not {"avx512f", "avx512bw", "avx512vnni"} <= feats:
+                kind = "portable"
+            if kind == "avx2" and "avx2" not in feats:
+                kind = "portable"
+            em = _Emit(builder, kind)
+            a_int, lda_v, b_int, nb_v, k4_v, c_int = args
+            a = builder.inttoptr(a_int, _I8.as_pointer())
+            bp = builder.inttoptr(b_int, _I8.as_pointer())
+            c = builder.inttoptr(c_int, _I32.as_pointer())
+            zero = ir.Constant(_V16, [0] * 16)
+            nacc = 2 * mr
+
+            def body(kk, accs):
+                """One k group for one accumulator set: returns the new set."""
+                boff = builder.mul(kk, nb_v)
+                b0 = em.load_b(bp, boff)
+                b1 = em.load_b(bp, builder.add(boff, _const(64)))
+                out = []
+                for r in range(mr):
+                    aoff = builder.add(builder.mul(_const(r), lda_v), builder.mul(kk, _const(4)))
+                    aw = em.load_a(a, aoff)
+                    out.append(em.step(accs[2 * r], aw, b0))
+                    out.append(em.step(accs[2 * r + 1], aw, b1))
+                return out
+
+            def loop(start, stop, step, init_sets, name):
+                """Counted loop kk = start, start+step, ... < stop; returns final sets."""
+                pre = builder.block
+                head = builder.append_basic_block(name + ".head")
+                lp = builder.append_basic_block(name + ".body")
+                done = builder.append_basic_block(name + ".done")
+                builder.branch(head)
+                builder.position_at_end(head)
+                kk = builder.phi(_I64)
+                kk.add_incoming(start, pre)
+                sets = []
+                for s in init_sets:
+                    ps = []
+                    for v in s:
+                        p = builder.phi(_V16)
+                        p.add_incoming(v, pre)
+                        ps.append(p)
+                    sets.append(ps)
+                more = builder.icmp_signed("<=", builder.add(kk, _const(step)), stop)
+                builder.cbranch(more, lp, done)
+                builder.position_at_end(lp)
+                new_sets = [body(builder.add(kk, _const(u)), sets[u]) for u in range(len(sets))]
+                kk_next = builder.add(kk, _const(step))
+                end = builder.block
+                kk.add_incoming(kk_next, end)
+                for ps, ns in zip(sets, new_sets):
+                    for p, v in zip(ps, ns):
+                        p.add_incoming(v, end)
+                builder.branch(head)
+                builder.position_at_end(done)
+                return kk, sets
+
+            sets0 = [[zero] * nacc for _ in range(ku)]
+            if ku > 1:
+                kk, sets = loop(_const(0), k4_v, ku, sets0, "main")
+                merged = sets[0]
+                for s in sets[1:]:
+                    merged = [builder.add(x, y) for x, y in zip(merged, s)]
+                _, tail = loop(kk, k4_v, 1, [merged], "tail")
+                final = tail[0]
+            else:
+                _, sets = loop(_const(0), k4_v, 1, sets0, "main")
+                final = sets[0]
+            for r in range(mr):
+                for h in range(2):
+                    off = _const(r * NR + 16 * h)
+                    p = builder.bitcast(builder.gep(c, [off]), _V16.as_pointer())
+                    builder.store(final[2 * r + h], p, align=4)
+            return context.get_dummy_value()
+
+        return sig, codegen
+
+    return micro
+
+
+# One module-level name per (variant, mr): Numba resolves globals at compile time.
+vnni1, vnni2, vnni3, vnni4, vnni5, vnni6, vnni7, vnni8 = (
+    _make_micro(mr, "vnni") for mr in range(1, MR + 1))
+avx2_1, avx2_2, avx2_3, avx2_4, avx2_5, avx2_6, avx2_7, avx2_8 = (
+    _make_micro(mr, "avx2") for mr in range(1, MR + 1))

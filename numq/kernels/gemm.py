@@ -1,0 +1,576 @@
+"""The int8 GEMM engine: packed weights, microkernel drivers, fused epilogues.
+
+``C[i, j] = sum_k (x[i, k] - x_zp) * (w[j, k] - w_zp[j])`` for uint8 activations ``x``
+(M, K) and int8 weight codes ``w`` (N, K), exact in int32, followed by one of three
+epilogues (NUMERICS "Static quantized Linear" and "Dynamic quantized Linear"):
+
+- ``qlinear``: requantize to uint8 (float32 bias, per-tensor or per-channel weight
+  scales, optional ReLU), bit-exact with PyTorch 2.13's x86 engine;
+- ``qlinear_dynamic``: float32 input quantized on the fly (fbgemm's qparams), float32
+  output by one ``fma`` per element, optional ReLU;
+- ``qlinear_int32``: the int32 accumulators themselves.
+
+Zero points never enter the inner loop: the microkernel computes ``sum x * w`` and the
+epilogue subtracts ``x_zp * colsum(w)[j]`` (colsum stored at packing time) and, only when
+a weight zero point is non-zero, ``w_zp[j] * (rowsum(x)[i] - K * x_zp)``. The raw sum
+``sum x * w`` is bounded by ``255 * 128 * K`` and fits int32 for K <= 65536; the
+corrected value is reduced modulo 2**32 exactly as fbgemm's int32 arithmetic does.
+
+Work split: the output is cut into items of ``mc`` rows x ``sg`` strips of 32 columns;
+items run in parallel (``prange``), and inside an item each weight strip is reused by
+all ``mc / 8`` row tiles while the rows stay in L2.
+"""
+from typing import NamedTuple
+
+import numpy as np
+from numba import prange
+
+from .. import _isa
+from .._threads import get_num_threads, parallel_region
+from . import _gemm_micro as _mk
+from ._fma import fma32
+from ._jit import kernel
+from .qparams import choose_qparams_dynamic, choose_qparams_dynamic_range
+from .quantize import quantize_per_tensor_f32
+from .reduce import minmax_f32
+
+__all__ = ["PackedLinearWeight", "pack_linear_weight", "unpack_linear_weight",
+           "qlinear", "qlinear_int32", "qlinear_dynamic", "requantize", "K_MAX"]
+
+NR, MR = _mk.NR, _mk.MR
+K_MAX = 65536      # 255 * 128 * K stays below 2**31
+_SLACK = 128       # bytes after the packed data: full-width loads of a narrow tail strip
+_ISA_CODE = {"generic": 0, "avx2": 1, "avx512_vnni": 2}
+_SERIAL_MACS = 1 << 18   # below this many multiply-adds one thread is faster
+_MODE_I32, _MODE_U8, _MODE_F32 = 0, 1, 2
+
+
+class PackedLinearWeight(NamedTuple):
+    """int8 weight codes in the microkernel's layout, with what the epilogues need.
+
+    Attributes
+    ----------
+    data : numpy.ndarray
+        int8, 1-D: strips of 32 output columns, each ``ceil(K/4)`` groups of
+        (columns x 4 k) bytes, K zero-padded to a multiple of 4, plus 128 bytes of slack.
+        Size ``N * ceil(K/4) * 4 + 128``.
+    n, k : int
+        Output and input features.
+    col_sums : numpy.ndarray
+        int32 (N,): ``sum_k w[j, k]``.
+    zero_points : numpy.ndarray
+        int32 (N,): weight zero point of each output column.
+    scales : numpy.ndarray
+        float64 (N,): weight scale of each output column, as given.
+    scales_f32 : numpy.ndarray
+        float32 (N,): ``f32(scales)``, the value the kernels use.
+    per_channel : bool
+        Whether the weight was quantized per output channel (selects the bias rule).
+    any_zero_point : bool
+        Whether some weight zero point is non-zero (row sums needed).
+    """
+    data: np.ndarray
+    n: int
+    k: int
+    col_sums: np.ndarray
+    zero_points: np.ndarray
+    scales: np.ndarray
+    scales_f32: np.ndarray
+    per_channel: bool
+    any_zero_point: bool
+
+    @property
+    def nbytes(self):
+        """Bytes held by the packed weight and its per-column arrays."""
+        return sum(a.nbytes for a in (self.data, self.col_sums, self.zero_points,
+                                      self.scales, self.scales_f32))
+
+
+def _k4(k):
+    return -(-k // 4)
+
+
+def pack_linear_weight(weight, scales, zero_points):
+    """Pack int8 weight codes once for :func:`qlinear` / :func:`qlinear_dynamic`.
+
+    Parameters
+    ----------
+    weight : numpy.ndarray
+        int8 (N, K) codes (``W.int_repr()`` in torch terms), 1 <= K <= 65536.
+    scales : float or array_like
+        Weight scale: a scalar (per-tensor) or N values (per output channel).
+    zero_points : int or array_like
+        Weight zero point(s) in [-128, 127]: scalar or N values, matching ``scales``.
+
+    Returns
+    -------
+    PackedLinearWeight
+    """
+    w = np.ascontiguousarray(weight)
+    if w.dtype != np.int8 or w.ndim != 2:
+        raise TypeError(f"weight must be an int8 array of shape (N, K); got {w.dtype} "
+                        f"with shape {w.shape}")
+    n, k = w.shape
+    if n < 1 or not 1 <= k <= K_MAX:
+        raise ValueError(f"weight shape must have N >= 1 and 1 <= K <= {K_MAX}; got {w.shape}")
+    per_channel = np.ndim(scales) > 0
+    s = np.broadcast_to(np.asarray(scales, np.float64), (n,)).copy()
+    z = np.asarray(zero_points)
+    if np.ndim(z) != np.ndim(scales) or (per_channel and z.shape != (n,)) or \
+            (per_channel and s.shape != (n,)):
+        raise ValueError(f"scales and zero_points must both be scalars or both have shape "
+                         f"({n},); got {np.shape(scales)} and {np.shape(zero_points)}")
+    if not np.all(np.isfinite(s) & (s > 0)):
+        raise ValueError("weight scales must be finite and > 0")
+    if np.any((z < -128) | (z > 127)):
+        raise ValueError("weight zero_points must be in [-128, 127] (int8 codes)")
+    z = np.broadcast_to(z.astype(np.int32), (n,)).copy()
+    k4 = _k4(k)
+    wp = w if k == 4 * k4 else np.pad(w, ((0, 0), (0, 4 * k4 - k)))
+    data = np.zeros(n * k4 * 4 + _SLACK, np.int8)
+    nfull = n // NR
+    body = wp[:nfull * NR].reshape(nfull, NR, k4, 4).transpose(0, 2, 1, 3)
+    data[:body.size] = body.reshape(-1)
+    tail = wp[nfull * NR:]
+    if tail.shape[0]:
+        data[body.size:n * k4 * 4] = tail.reshape(-1, k4, 4).transpose(1, 0, 2).reshape(-1)
+    col_sums = w.sum(axis=1, dtype=np.int64).astype(np.int32)
+    return PackedLinearWeight(data, n, k, col_sums, z, s, s.astype(np.float32),
+                              bool(per_channel), bool(np.any(z != 0)))
+
+
+def unpack_linear_weight(packed):
+    """Return the int8 (N, K) weight codes of a :class:`PackedLinearWeight` (exact)."""
+    n, k, k4 = packed.n, packed.k, _k4(packed.k)
+    nfull = n // NR
+    out = np.empty((n, 4 * k4), np.int8)
+    body = packed.data[:nfull * NR * k4 * 4].reshape(nfull, k4, NR, 4).transpose(0, 2, 1, 3)
+    out[:nfull * NR] = body.reshape(nfull * NR, 4 * k4)
+    if n > nfull * NR:
+        tail = packed.data[nfull * NR * k4 * 4:n * k4 * 4].reshape(k4, n - nfull * NR, 4)
+        out[nfull * NR:] = tail.transpose(1, 0, 2).reshape(-1, 4 * k4)
+    return np.ascontiguousarray(out[:, :k])
+
+
+# ---------------------------------------------------------------- microkernel dispatch
+
+@kernel(inline="always")
+def _micro_vnni(mr, a_ptr, lda, b_ptr, nb, k4, c_ptr):
+    if mr == 8:
+        _mk.vnni8(a_ptr, lda, b_ptr, nb, k4, c_ptr)
+    elif mr == 1:
+        _mk.vnni1(a_ptr, lda, b_ptr, nb, k4, c_ptr)
+    elif mr == 2:
+        _mk.vnni2(a_ptr, lda, b_ptr, nb, k4, c_ptr)
+    elif mr == 3:
+        _mk.vnni3(a_ptr, lda, b_ptr, nb, k4, c_ptr)
+    elif mr == 4:
+        _mk.vnni4(a_ptr, lda, b_ptr, nb, k4, c_ptr)
+    elif mr == 5:
+        _mk.vnni5(a_ptr, lda, b_ptr, nb, k4, c_ptr)
+    elif mr == 6:
+        _mk.vnni6(a_ptr, lda, b_ptr, nb, k4, c_ptr)
+    else:
+        _mk.vnni7(a_ptr, lda, b_ptr, nb, k4, c_ptr)
+
+
+@kernel(inline="always")
+def _micro_avx2(mr, a_ptr, lda, b_ptr, nb, k4, c_ptr):
+    if mr == 8:
+        _mk.avx2_8(a_ptr, lda, b_ptr, nb, k4, c_ptr)
+    elif mr == 1:
+        _mk.avx2_1(a_ptr, lda, b_ptr, nb, k4, c_ptr)
+    elif mr == 2:
+        _mk.avx2_2(a_ptr, lda, b_ptr, nb, k4, c_ptr)
+    elif mr == 3:
+        _mk.avx2_3(a_ptr, lda, b_ptr, nb, k4, c_ptr)
+    elif mr == 4:
+        _mk.avx2_4(a_ptr, lda, b_ptr, nb, k4, c_ptr)
+    elif mr == 5:
+        _mk.avx2_5(a_ptr, lda, b_ptr, nb, k4, c_ptr)
+    elif mr == 6:
+        _mk.avx2_6(a_ptr, lda, b_ptr, nb, k4, c_ptr)
+    else:
+        _mk.avx2_7(a_ptr, lda, b_ptr, nb, k4, c_ptr)
+
+
+@kernel
+def _micro_generic(a, a_off, lda, data, b_off, nb, k4, mr, ncol, scratch):
+    """Plain-Numba twin of the intrinsic microkernels (same packed layout, same bits)."""
+    for r in range(mr):
+        for c in range(NR):
+            scratch[r, c] = 0
+    for g in range(k4):
+        bo = b_off + g * nb
+        for r in range(mr):
+            ao = a_off + r * lda + 4 * g
+            a0 = np.int32(a[ao])
+            a1 = np.int32(a[ao + 1])
+            a2 = np.int32(a[ao + 2])
+            a3 = np.int32(a[ao + 3])
+            for c in range(ncol):
+                p = bo + 4 * c
+                scratch[r, c] += (a0 * np.int32(data[p]) + a1 * np.int32(data[p + 1])
+                                  + a2 * np.int32(data[p + 2]) + a3 * np.int32(data[p + 3]))
+
+
+# ---------------------------------------------------------------- epilogue parameters
+
+@kernel
+def _requant_params(x_scale, w_scales_f32, per_channel, bias, has_bias, out_scale,
+                    mult, bias_s):
+    """Per-column multiplier and scaled bias of the static epilogue (NUMERICS)."""
+    xs = np.float32(x_scale)
+    os_ = np.float32(out_scale)
+    for j in range(mult.size):
+        atw = xs * w_scales_f32[j]
+        mult[j] = atw / os_
+        if not has_bias:
+            bias_s[j] = np.float32(0.0)
+        elif per_channel:
+            bias_s[j] = bias[j] / atw
+        else:
+            bias_s[j] = bias[j] * np.float32(1.0 / np.float64(atw))
+
+
+@kernel
+def _dynamic_params(x_scale, w_scales_f32, bias, has_bias, mult, bias_f):
+    xs = np.float32(x_scale)
+    for j in range(mult.size):
+        mult[j] = xs * w_scales_f32[j]
+        bias_f[j] = bias[j] if has_bias else np.float32(0.0)
+
+
+@kernel
+def _row_terms(a, m, k, lda, x_zp, out):
+    """``out[i] = sum_k a[i, k] - K * x_zp`` (int64; only the low 32 bits matter)."""
+    for i in range(m):
+        s = np.int64(0)
+        base = i * lda
+        for t in range(k):
+            s += np.int64(a[base + t])
+        out[i] = s - np.int64(k) * np.int64(x_zp)
+
+
+@kernel(inline="always")
+def _acc_value(raw, x_zp, col_sum, w_zp, row_term):
+    """Zero-point-corrected accumulator, wrapped to int32 like fbgemm's arithmetic."""
+    return np.int32(np.int64(raw) - np.int64(x_zp) * np.int64(col_sum)
+                    - np.int64(w_zp) * row_term)
+
+
+# ---------------------------------------------------------------- driver
+
+@kernel
+def _gemm_items(it0, it1, isa, a, lda, k4, data, n, m, mc, sg, nrb,
+                mode, x_zp, col_sums, w_zps, use_rows, row_terms,
+                mult, bias_v, zp_f, lo_f, relu, out_u8, out_f32, out_i32, ldo):
+    """Compute items ``it0 .. it1-1`` (item = ``mc`` rows x ``sg`` strips) and their epilogue."""
+    ns = (n + NR - 1) // NR
+    scratch = np.empty((MR, NR), np.int32)
+    a_base = a.ctypes.data
+    b_base = data.ctypes.data
+    c_ptr = scratch.ctypes.data
+    hi_f = np.float32(255.0)
+    zero_f = np.float32(0.0)
+    for it in range(it0, it1):
+        rb = it % nrb
+        s0 = (it // nrb) * sg
+        r_end = min(m, (rb + 1) * mc)
+        for s in range(s0, min(ns, s0 + sg)):
+            j0 = s * NR
+            ncol = min(NR, n - j0)
+            b_off = j0 * k4 * 4
+            nb = 4 * ncol
+            for r0 in range(rb * mc, r_end, MR):
+                mr = min(MR, r_end - r0)
+                if isa == 2:
+                    _micro_vnni(mr, a_base + r0 * lda, lda, b_base + b_off, nb, k4, c_ptr)
+                elif isa == 1:
+                    _micro_avx2(mr, a_base + r0 * lda, lda, b_base + b_off, nb, k4, c_ptr)
+                else:
+                    _micro_generic(a, r0 * lda, lda, data, b_off, nb, k4, mr, ncol, scratch)
+                for r in range(mr):
+                    i = r0 + r
+                    rt = row_terms[i] if use_rows else np.int64(0)
+                    o = i * ldo + j0
+                    if mode == 1:
+                        for c in range(ncol):
+                            j = j0 + c
+                            acc = _acc_value(scratch[r, c], x_zp, col_sums[j], w_zps[j], rt)
+                            v = (np.float32(acc) + bias_v[j]) * mult[j]
+                            y = np.rint(v) + zp_f
+                            y = min(max(y, lo_f), hi_f)
+                            out_u8[o + c] = np.uint8(y)
+                    elif mode == 2:
+                        for c in range(ncol):
+                            j = j0 + c
+                            acc = _acc_value(scratch[r, c], x_zp, col_sums[j], w_zps[j], rt)
+                            v = fma32(np.float32(acc), mult[j], bias_v[j])
+                            if relu and not v > zero_f:
+                                v = zero_f
+                            out_f32[o + c] = v
+                    else:
+                        for c in range(ncol):
+                            j = j0 + c
+                            out_i32[o + c] = _acc_value(scratch[r, c], x_zp, col_sums[j],
+                                                        w_zps[j], rt)
+
+
+@kernel(parallel=True)
+def _gemm_parallel(nitems, isa, a, lda, k4, data, n, m, mc, sg, nrb,
+                   mode, x_zp, col_sums, w_zps, use_rows, row_terms,
+                   mult, bias_v, zp_f, lo_f, relu, out_u8, out_f32, out_i32, ldo):
+    for it in prange(nitems):
+        _gemm_items(it, it + 1, isa, a, lda, k4, data, n, m, mc, sg, nrb,
+                    mode, x_zp, col_sums, w_zps, use_rows, row_terms,
+                    mult, bias_v, zp_f, lo_f, relu, out_u8, out_f32, out_i32, ldo)
+
+
+def _plan(m, k4, n, threads):
+    """Return ``(mc, sg, nrb, nsg)``: rows per item, strips per item, item grid."""
+    ns = -(-n // NR)
+    mc = min(-(-m // MR) * MR, 128)
+    nrb = -(-m // mc)
+    # a group of strips of ~256 KiB stays in L2 while the item's row tiles sweep it
+    sg = max(1, min(ns, (256 << 10) // (k4 * 4 * NR)))
+    nsg = -(-ns // sg)
+    if threads > 1 and nrb * nsg < 2 * threads:
+        # too few items to keep every thread busy: smaller strip groups
+        sg = max(1, ns // (2 * threads) or 1)
+        nsg = -(-ns // sg)
+        if nrb * nsg < threads and m > MR:
+            mc = -(-(-(-m // threads)) // MR) * MR
+            nrb = -(-m // mc)
+    return mc, sg, nrb, nsg
+
+
+_DUMMY = {np.uint8: np.zeros(1, np.uint8), np.float32: np.zeros(1, np.float32),
+          np.int32: np.zeros(1, np.int32), np.int64: np.zeros(1, np.int64)}
+
+
+def _flat_out(out, m, n, dtype, name):
+    """A 1-D unit-stride view starting at ``out[0, 0]`` and the row stride, or a new array."""
+    if out is None:
+        buf = np.empty((m, n), dtype)
+        return buf, buf.reshape(-1), n
+    if not isinstance(out, np.ndarray) or out.dtype != dtype or out.shape != (m, n):
+        raise ValueError(f"{name}: out must be a {np.dtype(dtype).name} array of shape "
+                         f"({m}, {n}); got {getattr(out, 'dtype', type(out))} "
+                         f"{getattr(out, 'shape', '')}")
+    isz = out.itemsize
+    if out.strides[1] != isz or out.strides[0] % isz or out.strides[0] < n * isz \
+            or not out.flags.writeable:
+        raise ValueError(f"{name}: out must be writeable with unit column stride and rows "
+                         f"at least {n} elements apart")
+    ldo = out.strides[0] // isz
+    flat = np.lib.stride_tricks.as_strided(out, shape=((m - 1) * ldo + n,), strides=(isz,))
+    return out, flat, ldo
+
+
+def _as_rows(x, k, name, dtype):
+    x = np.asarray(x)
+    if x.dtype != dtype:
+        raise TypeError(f"{name}: x must be {np.dtype(dtype).name}; got {x.dtype}")
+    if x.ndim < 1 or x.shape[-1] != k:
+        raise ValueError(f"{name}: x must have last dimension K={k} (the weight's); "
+                         f"got shape {x.shape}")
+    lead = x.shape[:-1]
+    return np.ascontiguousarray(x.reshape(-1, k)), lead
+
+
+def _run(mode, a, x_zp, packed, mult, bias_v, zp_f, lo_f, relu, out_flat, ldo, m):
+    """Shared launch: pad K if needed, row terms, plan, serial or parallel driver."""
+    n, k = packed.n, packed.k
+    k4 = _k4(k)
+    if m == 0:
+        return
+    if k != 4 * k4:  # the microkernel reads whole 4-byte groups of each row
+        ap = np.zeros((m, 4 * k4), np.uint8)
+        ap[:, :k] = a
+        a = ap
+    lda = a.shape[1]
+    af = a.reshape(-1)
+    if packed.any_zero_point:
+        rows = np.empty(m, np.int64)
+        _row_terms(af, m, k, lda, x_zp, rows)
+    else:
+        rows = _DUMMY[np.int64]
+    isa = _ISA_CODE[_isa.active()]
+    out_u8 = out_flat if mode == _MODE_U8 else _DUMMY[np.uint8]
+    out_f32 = out_flat if mode == _MODE_F32 else _DUMMY[np.float32]
+    out_i32 = out_flat if mode == _MODE_I32 else _DUMMY[np.int32]
+    threads = get_num_threads()
+    mc, sg, nrb, nsg = _plan(m, k4, n, threads)
+    args = (isa, af, lda, k4, packed.data, n, m, mc, sg, nrb, mode, np.int64(x_zp),
+            packed.col_sums, packed.zero_points, packed.any_zero_point, rows, mult, bias_v,
+            np.float32(zp_f), np.float32(lo_f), bool(relu), out_u8, out_f32, out_i32, ldo)
+    if threads == 1 or m * n * k < _SERIAL_MACS or nrb * nsg == 1:
+        _gemm_items(0, nrb * nsg, *args)
+    else:
+        with parallel_region():
+            _gemm_parallel(nrb * nsg, *args)
+
+
+def _check_packed(packed, name):
+    if not isinstance(packed, PackedLinearWeight):
+        raise TypeError(f"{name}: packed must be a PackedLinearWeight from "
+                        f"pack_linear_weight; got {type(packed).__name__}")
+
+
+def _check_bias(bias, n, name):
+    if bias is None:
+        return _DUMMY[np.float32], False
+    b = np.ascontiguousarray(bias, dtype=np.float32)
+    if b.shape != (n,):
+        raise ValueError(f"{name}: bias must have shape ({n},); got {np.shape(bias)}")
+    return b, True
+
+
+def qlinear_int32(x_q, x_zero_point, packed, out=None):
+    """Exact int32 accumulators ``sum_k (x - x_zp) * (w - w_zp[j])``.
+
+    Parameters
+    ----------
+    x_q : numpy.ndarray
+        uint8 codes, shape (..., K).
+    x_zero_point : int
+        Activation zero point in [0, 255].
+    packed : PackedLinearWeight
+    out : numpy.ndarray, optional
+        int32 (M, N) with unit column stride (2-D ``x_q`` only).
+
+    Returns
+    -------
+    numpy.ndarray
+        int32 (..., N). Values wrap modulo 2**32 as fbgemm's do (only possible when the
+        true sum exceeds int32, which needs large zero-point offsets and K near 65536).
+    """
+    _check_packed(packed, "qlinear_int32")
+    a, lead = _as_rows(x_q, packed.k, "qlinear_int32", np.uint8)
+    m = a.shape[0]
+    res, flat, ldo = _flat_out(out, m, packed.n, np.int32, "qlinear_int32")
+    _run(_MODE_I32, a, int(x_zero_point), packed, _DUMMY[np.float32], _DUMMY[np.float32],
+         0.0, 0.0, False, flat, ldo, m)
+    return res if out is not None else res.reshape(lead + (packed.n,))
+
+
+def qlinear(x_q, x_scale, x_zero_point, packed, bias, out_scale, out_zero_point,
+            relu=False, out=None):
+    """Static quantized linear: uint8 in, uint8 out (torch's ``quantized::linear``).
+
+    Parameters
+    ----------
+    x_q : numpy.ndarray
+        uint8 activation codes, shape (..., K).
+    x_scale, x_zero_point : float, int
+        Activation qparams (quint8, zero point in [0, 255]).
+    packed : PackedLinearWeight
+    bias : numpy.ndarray or None
+        float32 (N,), added before requantization (never quantized, as on x86).
+    out_scale, out_zero_point : float, int
+        Output qparams.
+    relu : bool
+        Clamp the result at ``out_zero_point`` (LinearReLU).
+    out : numpy.ndarray, optional
+        uint8 (M, N) with unit column stride (rows may be strided) for 2-D ``x_q``.
+
+    Returns
+    -------
+    numpy.ndarray
+        uint8 (..., N): ``clamp(rint(f32(f32(acc) + bias') * mult[j]) + out_zp)``.
+    """
+    _check_packed(packed, "qlinear")
+    a, lead = _as_rows(x_q, packed.k, "qlinear", np.uint8)
+    m, n = a.shape[0], packed.n
+    b, has_b = _check_bias(bias, n, "qlinear")
+    mult = np.empty(n, np.float32)
+    bias_s = np.empty(n, np.float32)
+    _requant_params(float(x_scale), packed.scales_f32, packed.per_channel, b, has_b,
+                    float(out_scale), mult, bias_s)
+    res, flat, ldo = _flat_out(out, m, n, np.uint8, "qlinear")
+    zp = int(out_zero_point)
+    _run(_MODE_U8, a, int(x_zero_point), packed, mult, bias_s, zp, zp if relu else 0,
+         relu, flat, ldo, m)
+    return res if out is not None else res.reshape(lead + (n,))
+
+
+def requantize(acc, x_scale, w_scales, per_channel, bias, out_scale, out_zero_point,
+               relu=False, out=None):
+    """Requantize int32 accumulators (M, N) to uint8 with the static epilogue.
+
+    The same rule as :func:`qlinear` for accumulators computed elsewhere (transposed
+    convolution, depthwise convolution). ``w_scales`` holds N float scales (the float32
+    rounding is done here); ``per_channel`` selects the bias rule.
+    """
+    acc = np.ascontiguousarray(acc, dtype=np.int32)
+    m, n = acc.shape
+    ws = np.broadcast_to(np.asarray(w_scales, np.float64), (n,)).astype(np.float32)
+    b, has_b = _check_bias(bias, n, "requantize")
+    mult = np.empty(n, np.float32)
+    bias_s = np.empty(n, np.float32)
+    _requant_params(float(x_scale), ws, bool(per_channel), b, has_b, float(out_scale),
+                    mult, bias_s)
+    res, flat, ldo = _flat_out(out, m, n, np.uint8, "requantize")
+    zp = int(out_zero_point)
+    _requantize_rows(acc, mult, bias_s, np.float32(zp), np.float32(zp if relu else 0),
+                     flat, ldo)
+    return res
+
+
+@kernel
+def _requantize_rows(acc, mult, bias_s, zp_f, lo_f, out, ldo):
+    hi_f = np.float32(255.0)
+    m, n = acc.shape
+    for i in range(m):
+        for j in range(n):
+            v = (np.float32(acc[i, j]) + bias_s[j]) * mult[j]
+            y = min(max(np.rint(v) + zp_f, lo_f), hi_f)
+            out[i * ldo + j] = np.uint8(y)
+
+
+def qlinear_dynamic(x, packed, bias, relu=False, reduce_range=True, out=None):
+    """Dynamic quantized linear: float32 in, float32 out (torch's ``linear_dynamic``).
+
+    The input is quantized to quint8 per tensor with qparams from its min/max (extended
+    to 0) by fbgemm's ``ChooseQuantizationParams`` over ``[0, 127]`` (``reduce_range``)
+    or ``[0, 255]``; then ``out = fma(f32(acc), f32(f32(x_scale) * w_scale[j]), bias[j])``,
+    and ``max(out, 0)`` with ``relu``.
+
+    Parameters
+    ----------
+    x : numpy.ndarray
+        float32, shape (..., K), at least one row.
+    packed : PackedLinearWeight
+    bias : numpy.ndarray or None
+        float32 (N,).
+    relu : bool
+    reduce_range : bool
+    out : numpy.ndarray, optional
+        float32 (M, N) with unit column stride, for 2-D ``x``.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 (..., N).
+    """
+    _check_packed(packed, "qlinear_dynamic")
+    xr, lead = _as_rows(x, packed.k, "qlinear_dynamic", np.float32)
+    m, n = xr.shape[0], packed.n
+    b, has_b = _check_bias(bias, n, "qlinear_dynamic")
+    res, flat, ldo = _flat_out(out, m, n, np.float32, "qlinear_dynamic")
+    if m == 0:
+        return res if out is not None else res.reshape(lead + (n,))
+    lo, hi = minmax_f32(xr)
+    qmin, qmax = choose_qparams_dynamic_range("quint8", reduce_range)
+    scale, zp = choose_qparams_dynamic(float(lo), float(hi), qmin, qmax)
+    if not 0 <= zp <= 255:
+        raise ValueError("qlinear_dynamic: x must be finite (its range gives no valid "
+                         "quantization parameters)")
+    a = np.empty(xr.shape, np.uint8)
+    quantize_per_tensor_f32(xr.reshape(-1), scale, zp, 0, 255, a.reshape(-1))
+    mult = np.empty(n, np.float32)
+    bias_f = np.empty(n, np.float32)
+    _dynamic_params(scale, packed.scales_f32, b, has_b, mult, bias_f)
+    _run(_MODE_F32, a, zp, packed, mult, bias_f, 0.0, 0.0, relu, flat, ldo, m)
+    return res if out is not None else res.reshape(lead + (n,))
