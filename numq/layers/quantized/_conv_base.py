@@ -3,9 +3,26 @@
 ``torch.ao.nn.quantized.modules.conv._ConvNd``: constructor checks, the output
 ``scale`` / ``zero_point``, the weight and bias kept *prepacked* (packed once by
 :meth:`_ConvNd.set_weight_bias`, never per call), ``weight()`` / ``bias()`` that
-unpack them, the state dict (``weight`` as a qint8 QTensor, ``bias`` float32 or None,
-``scale`` a 0-d float32 array, ``zero_point`` a 0-d int64 array, as torch), ``repr``
-and ``from_float`` / ``from_reference``.
+unpack them, the state dict, ``repr`` and ``from_float`` / ``from_reference``.
+
+State dict: plain NumPy arrays, as the quantized Linear's (torch keeps ``weight`` as a
+quantized tensor and ``scale`` as float32; numq spells the weight out and keeps the
+scale exactly):
+
+===================== =====================================================
+key                   value
+===================== =====================================================
+``weight``            int8 codes, the weight's shape
+``weight_scale``      float64: 0-d per tensor, ``(channels,)`` per channel
+``weight_zero_point`` int64, same shape
+``weight_axis``       int64 0-d: -1 per tensor, else the channel axis
+``bias``              float32 ``(out_channels,)``; absent without bias
+``scale``             float64 0-d (output scale)
+``zero_point``        int64 0-d (output zero point)
+===================== =====================================================
+
+``load_state_dict`` also takes a qint8 QTensor as ``weight`` (torch's layout, the
+``weight_*`` keys then unused).
 
 A subclass sets ``_rank`` and ``_FLOAT_MODULE`` (and the fused / QAT module types it
 converts from), implements ``_prepack(w, b)`` (return anything; stored as
@@ -28,7 +45,8 @@ from ..module import Module
 __all__ = ["_ConvNd", "_quantize_weight", "_fuse_conv_bn_weights"]
 
 _SUPPORTED_PADDING = ("zeros", "reflect")
-_STATE_KEYS = ("weight", "bias", "scale", "zero_point")
+_STATE_KEYS = ("weight", "weight_scale", "weight_zero_point", "weight_axis", "bias", "scale",
+               "zero_point")
 
 
 def _channels(v, arg, name):
@@ -98,9 +116,6 @@ class _ConvNd(Module):
     _rank = 0
     _FLOAT_MODULE = None
     _NNIQAT_CONV_BN_MODULE = None
-    _NNI_CONV_RELU_MODULE = None
-    _NNI_CONV_ADD_MODULE = None
-    _NNI_CONV_ADD_RELU_MODULE = None
 
     def _init(self, in_channels, out_channels, kernel_size, stride, padding, dilation,
               transposed, output_padding, groups, bias, padding_mode="zeros", device=None,
@@ -216,28 +231,63 @@ class _ConvNd(Module):
     def _save_to_state_dict(self, destination, prefix, keep_vars):
         super()._save_to_state_dict(destination, prefix, keep_vars)
         w, b = self._weight_bias()
-        destination[prefix + "weight"] = w
-        destination[prefix + "bias"] = b
-        destination[prefix + "scale"] = np.array(self.scale, dtype=np.float32)
-        destination[prefix + "zero_point"] = np.array(self.zero_point, dtype=np.int64)
+        destination[prefix + "weight"] = w.int_repr()
+        if w.qscheme() is per_tensor_affine:
+            destination[prefix + "weight_scale"] = np.array(w.q_scale(), np.float64)
+            destination[prefix + "weight_zero_point"] = np.array(w.q_zero_point(), np.int64)
+            destination[prefix + "weight_axis"] = np.array(-1, np.int64)
+        else:
+            destination[prefix + "weight_scale"] = np.array(w.q_per_channel_scales(),
+                                                            np.float64)
+            destination[prefix + "weight_zero_point"] = np.array(
+                w.q_per_channel_zero_points(), np.int64)
+            destination[prefix + "weight_axis"] = np.array(w.q_per_channel_axis(), np.int64)
+        if b is not None:
+            destination[prefix + "bias"] = b
+        destination[prefix + "scale"] = np.array(self.scale, np.float64)
+        destination[prefix + "zero_point"] = np.array(self.zero_point, np.int64)
 
     def _extra_state_keys(self, prefix):
         return tuple(prefix + k for k in _STATE_KEYS)
 
-    def _load_from_state_dict(self, state_dict, prefix, strict, missing_keys, unexpected_keys,
-                              error_msgs):
-        keys = [prefix + k for k in _STATE_KEYS]
+    @staticmethod
+    def _weight_from_state(state_dict, prefix, missing_keys):
+        """The weight QTensor described by ``state_dict`` (None if keys are missing)."""
+        w = state_dict[prefix + "weight"]
+        if isinstance(w, QTensor):  # torch's layout: the quantized weight itself
+            return w
+        w = np.asarray(w)
+        if w.dtype != np.int8:
+            raise TypeError(f"{prefix}weight must hold int8 codes (qint8) or be a qint8 "
+                            f"QTensor; got dtype {w.dtype}")
+        keys = [prefix + k for k in ("weight_scale", "weight_zero_point", "weight_axis")]
         absent = [k for k in keys if k not in state_dict]
         if absent:
             missing_keys.extend(absent)
+            return None
+        sc, zp, ax = (np.asarray(state_dict[k]) for k in keys)
+        axis = int(ax.reshape(()))
+        if axis == -1:
+            return _make_per_tensor_quantized_tensor(w, float(sc.reshape(())),
+                                                     int(zp.reshape(())), qint8)
+        return _make_per_channel_quantized_tensor(w, sc, zp, axis, qint8)
+
+    def _load_from_state_dict(self, state_dict, prefix, strict, missing_keys, unexpected_keys,
+                              error_msgs):
+        absent = [prefix + k for k in ("weight", "scale", "zero_point")
+                  if prefix + k not in state_dict]
+        if absent:
+            missing_keys.extend(absent)
         else:
-            w, b, s, z = (state_dict[k] for k in keys)
             try:
-                self.set_weight_bias(w, b)
-                self.scale = float(np.asarray(s).reshape(()))
-                self.zero_point = int(np.asarray(z).reshape(()))
+                w = self._weight_from_state(state_dict, prefix, missing_keys)
+                if w is not None:
+                    self.set_weight_bias(w, state_dict.get(prefix + "bias"))
+                    self.scale = float(np.asarray(state_dict[prefix + "scale"]).reshape(()))
+                    self.zero_point = int(np.asarray(
+                        state_dict[prefix + "zero_point"]).reshape(()))
             except (TypeError, ValueError) as e:
-                error_msgs.append(f"{prefix}: {e}")
+                error_msgs.append(f"{prefix}weight: {e}")
         super()._load_from_state_dict(state_dict, prefix, strict, missing_keys,
                                       unexpected_keys, error_msgs)
 
@@ -320,9 +370,10 @@ class _ConvNd(Module):
                                  "qconfig")
             activation_post_process = getattr(mod, "activation_post_process", None)
             qconfig = mod.qconfig
-            fused = tuple(t for t in (cls._NNI_CONV_RELU_MODULE, cls._NNI_CONV_ADD_MODULE,
-                                      cls._NNI_CONV_ADD_RELU_MODULE) if t is not None)
-            if fused and type(mod) in fused:
+            # a fused float module (ConvReLU*d ...) holds the convolution first;
+            # imported here: numq.layers.intrinsic imports the quantized layers
+            from ..intrinsic.fused import _FusedModule
+            if isinstance(mod, _FusedModule):
                 mod = mod[0]
             weight_post_process = (getattr(mod, "qconfig", None) or qconfig).weight()
         return cls.get_qconv(mod, activation_post_process, weight_post_process)

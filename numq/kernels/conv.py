@@ -1,0 +1,255 @@
+"""Quantized convolution (uint8 activations x int8 weights -> uint8), 1-d to 3-d.
+
+Kernel-level API
+----------------
+pack_conv_weight(weight_q, scales, zero_points, groups) -> PackedConvWeight
+    Prepack int8 codes ``(OC, C/groups, *kernel)`` once: per group a GEMM weight
+    (:func:`numq.kernels.gemm.pack_linear_weight`) whose K order is window tap major,
+    channel minor (the order of :func:`numq.kernels.im2col_u8.im2col_u8`), or, for a
+    depthwise convolution (one input channel per group), ``w - w_zp`` as int32
+    ``(taps, OC)`` for :func:`numq.kernels.depthwise.depthwise_acc`.
+unpack_conv_weight(packed) -> int8 codes, exactly as given to ``pack_conv_weight``.
+qconv(x_q, x_scale, x_zero_point, packed, bias, stride, padding, dilation, out_scale,
+      out_zero_point, relu=False) -> uint8 (N, OC, *out_spatial)
+
+How it runs
+-----------
+Everything is channels-last inside. The output is written into an
+``(N, *out_spatial, OC)`` buffer and returned as its ``np.moveaxis`` view, logically
+NCHW like torch (whose x86 engine also returns a channels-last tensor): the next
+convolution reads that view with channel stride 1, so layers chain without a layout
+conversion. An input with another layout is read in place (small ``C``) or first
+copied to channels-last by a tiled transpose (:func:`to_channels_last`).
+
+- depthwise (``groups == C``): direct kernel, then the static requantization epilogue
+  (:func:`numq.kernels.gemm.requantize`);
+- 1x1, stride 1, no padding, one group, channels-last input: the input *is* the GEMM's
+  ``(M, C)`` matrix, no im2col;
+- otherwise: im2col into uint8 ``(groups, M, K_g)`` with padding filled with the input
+  zero point, then per group :func:`numq.kernels.gemm.qlinear` writing its column slice
+  of the ``(M, OC)`` output buffer. Large batches run in chunks of samples so the
+  im2col buffer stays cache-sized (it is re-read by the GEMM right away).
+
+Numerics are NUMERICS.md "Static quantized Linear / Conv": exact int32 accumulators
+``sum (x - x_zp)(w - w_zp[oc])`` over the group's channels and the window, float32
+bias, torch's epilogue. Results do not depend on the thread count or the chunking.
+"""
+import numpy as np
+
+from .._threads import parallel_region
+from .depthwise import depthwise_acc
+from .im2col_u8 import im2col_u8, to_channels_last
+from .quantize import PARALLEL_MIN
+
+__all__ = ["PackedConvWeight", "pack_conv_weight", "unpack_conv_weight", "qconv",
+           "conv_output_size"]
+
+# Largest im2col buffer per batch chunk (at least one sample per chunk).
+_CHUNK_BYTES = 4 << 20
+# An input with channel stride != 1 and at least this many channels is first copied to
+# channels-last: im2col then copies contiguous channel runs instead of gathering.
+_CL_MIN_CHANNELS = 8
+
+
+def _gemm():
+    # gemm imports its intrinsics; keep ``import numq.kernels.conv`` light
+    from . import gemm
+    return gemm
+
+
+class PackedConvWeight:
+    """A prepacked convolution weight (see :func:`pack_conv_weight`).
+
+    Attributes
+    ----------
+    weight_q : int8 ndarray (OC, C/groups, *kernel), the codes as given (C-contiguous copy)
+    scales : float64 (OC,); zero_points : int32 (OC,); per_channel : bool
+    groups, in_channels, out_channels : int
+    kernel_size : tuple of int (the rank's own length)
+    depthwise : bool; multiplier : int (OC / groups when depthwise)
+    gemm : tuple of per-group ``PackedLinearWeight`` (None when depthwise)
+    dw : int32 (taps, OC) ``w - w_zp`` (None unless depthwise)
+    """
+
+    __slots__ = ("weight_q", "scales", "zero_points", "per_channel", "groups",
+                 "in_channels", "out_channels", "kernel_size", "depthwise", "multiplier",
+                 "gemm", "dw")
+
+    def __repr__(self):
+        return (f"PackedConvWeight(out_channels={self.out_channels}, in_channels="
+                f"{self.in_channels}, kernel_size={self.kernel_size}, groups={self.groups}, "
+                f"per_channel={self.per_channel}, depthwise={self.depthwise})")
+
+
+def pack_conv_weight(weight_q, scales, zero_points, groups=1):
+    """Prepack quantized convolution weights.
+
+    Parameters
+    ----------
+    weight_q : int8 ndarray, shape (OC, C/groups, *kernel) with 1 to 3 kernel dims
+    scales : float or float array (OC,)
+        A scalar means per-tensor quantized weights (this changes the bias rule).
+    zero_points : int or int array (OC,)
+    groups : int
+        Divides ``OC``; ``C = groups * weight_q.shape[1]``.
+
+    Returns
+    -------
+    PackedConvWeight
+    """
+    w = np.ascontiguousarray(weight_q, dtype=np.int8)
+    OC, Cg = w.shape[0], w.shape[1]
+    kernel = tuple(int(k) for k in w.shape[2:])
+    taps = int(np.prod(kernel))
+    per_channel = np.ndim(scales) > 0
+    s = np.broadcast_to(np.asarray(scales, np.float64), (OC,)).copy()
+    z = np.broadcast_to(np.asarray(zero_points, np.int64), (OC,)).astype(np.int32)
+    p = PackedConvWeight()
+    p.weight_q, p.scales, p.zero_points, p.per_channel = w, s, z, bool(per_channel)
+    p.groups, p.in_channels, p.out_channels = int(groups), int(Cg * groups), int(OC)
+    p.kernel_size = kernel
+    p.depthwise = Cg == 1  # one input channel per group: direct kernel
+    p.multiplier = OC // groups
+    p.gemm = p.dw = None
+    if p.depthwise:
+        p.dw = np.ascontiguousarray(
+            (w.reshape(OC, taps).astype(np.int32) - z[:, None]).T)
+        return p
+    # (OC, Cg, *k) -> (OC, *k, Cg): window tap major, channel minor, like im2col_u8
+    wk = np.ascontiguousarray(np.moveaxis(w, 1, -1)).reshape(OC, taps * Cg)
+    g = _gemm()
+    OCg = OC // groups
+    packs = []
+    for i in range(groups):
+        sl = slice(i * OCg, (i + 1) * OCg)
+        if per_channel:
+            packs.append(g.pack_linear_weight(wk[sl], s[sl], z[sl]))
+        else:
+            packs.append(g.pack_linear_weight(wk[sl], float(s[0]), int(z[0])))
+    p.gemm = tuple(packs)
+    return p
+
+
+def unpack_conv_weight(packed):
+    """The int8 codes ``(OC, C/groups, *kernel)`` given to :func:`pack_conv_weight` (a copy)."""
+    return packed.weight_q.copy()
+
+
+def conv_output_size(in_size, kernel_size, stride, padding, dilation):
+    """Output length per spatial dim: ``(I + 2p - d*(k-1) - 1) // s + 1``."""
+    return tuple((i + 2 * p - d * (k - 1) - 1) // s + 1 for i, k, s, p, d in
+                 zip(in_size, kernel_size, stride, padding, dilation))
+
+
+def _pad3(t, fill):
+    return (fill,) * (3 - len(t)) + tuple(int(v) for v in t)
+
+
+def _flat_input(x):
+    """``(flat uint8 buffer, (sn, sd, sh, sw, sc) element strides, channels-last?)``."""
+    r = x.ndim - 2
+    st = x.strides
+    if any(v < 0 for v in st):
+        x = np.ascontiguousarray(x)
+        st = x.strides
+    sp = (0,) * (3 - r) + tuple(int(v) for v in st[2:])
+    xs = (int(st[0]), sp[0], sp[1], sp[2], int(st[1]))
+    span = 1 + sum((n - 1) * v for n, v in zip(x.shape, st)) if x.size else 1
+    flat = np.lib.stride_tricks.as_strided(x, shape=(span,), strides=(1,))
+    return flat, xs
+
+
+def _channels_last_copy(x, parallel):
+    N, C = x.shape[:2]
+    sp = x.shape[2:]
+    P = int(np.prod(sp))
+    out = np.empty((N,) + tuple(sp) + (C,), np.uint8)
+    to_channels_last(x.reshape(N, C, P), out.reshape(N, P, C), parallel)
+    return np.moveaxis(out, -1, 1)
+
+
+def qconv(x_q, x_scale, x_zero_point, packed, bias, stride, padding, dilation, out_scale,
+          out_zero_point, relu=False):
+    """Quantized convolution; returns the uint8 output ``(N, OC, *out_spatial)``.
+
+    Parameters
+    ----------
+    x_q : uint8 ndarray (N, C, *spatial), 1 to 3 spatial dims, any non-negative strides
+    x_scale : float; x_zero_point : int
+    packed : PackedConvWeight
+    bias : float32 ndarray (OC,) or None
+    stride, dilation : tuples of ints >= 1; padding : tuple of ints >= 0 (one per dim)
+    out_scale : float; out_zero_point : int in [0, 255]
+    relu : bool
+        Clamp at ``out_zero_point`` from below (fused ReLU).
+
+    Returns
+    -------
+    ndarray
+        uint8, logically ``(N, OC, *out_spatial)``; in memory channels-last (a
+        ``np.moveaxis`` view of a C-contiguous ``(N, *out_spatial, OC)`` buffer).
+        Every output size must be >= 1 (the caller checks).
+    """
+    r = x_q.ndim - 2
+    N, C = x_q.shape[:2]
+    in_sp = tuple(int(v) for v in x_q.shape[2:])
+    out_sp = conv_output_size(in_sp, packed.kernel_size, stride, padding, dilation)
+    OC = packed.out_channels
+    M = N * int(np.prod(out_sp))
+    buf = np.empty((N,) + out_sp + (OC,), np.uint8)
+    out2d = buf.reshape(M, OC)
+    result = np.moveaxis(buf, -1, 1)
+    if M == 0 or OC == 0:
+        return result
+    big = M * max(C, OC) >= PARALLEL_MIN
+    x = x_q
+    if x.strides[1] != 1 and C >= _CL_MIN_CHANNELS and x.size:
+        with parallel_region():
+            x = _channels_last_copy(x, big)
+    k3 = _pad3(packed.kernel_size, 1)
+    s3, p3, d3 = _pad3(stride, 1), _pad3(padding, 0), _pad3(dilation, 1)
+    in3, out3 = _pad3(in_sp, 1), _pad3(out_sp, 1)
+    g = _gemm()
+    if packed.depthwise:
+        xf, xs = _flat_input(x)
+        acc = np.empty((M, OC), np.int32)
+        with parallel_region():
+            depthwise_acc(xf, xs, in3, out3, k3, s3, p3, d3, packed.multiplier,
+                          x_zero_point, packed.dw, acc, big)
+        sc = packed.scales if packed.per_channel else float(packed.scales[0])
+        g.requantize(acc, x_scale, sc, packed.per_channel, bias, out_scale, out_zero_point,
+                     relu=relu, out=out2d)
+        return result
+    G = packed.groups
+    OCg = OC // G
+    biases = [None if bias is None else np.ascontiguousarray(bias[i * OCg:(i + 1) * OCg])
+              for i in range(G)]
+    one_by_one = (k3 == (1, 1, 1) and s3 == (1, 1, 1) and p3 == (0, 0, 0) and G == 1)
+    if one_by_one:
+        xm = np.moveaxis(x, 1, -1)
+        if not xm.flags.c_contiguous:
+            xm = np.ascontiguousarray(xm)
+        g.qlinear(xm.reshape(M, C), x_scale, x_zero_point, packed.gemm[0], biases[0],
+                  out_scale, out_zero_point, relu=relu, out=out2d)
+        return result
+    taps = k3[0] * k3[1] * k3[2]
+    Kg = taps * (C // G)
+    per_sample = M // N
+    chunk = max(1, min(N, _CHUNK_BYTES // max(1, G * per_sample * Kg)))
+    cols = np.empty((G, chunk * per_sample, Kg), np.uint8)
+    xf, xs = _flat_input(x)
+    for n0 in range(0, N, chunk):
+        n1 = min(N, n0 + chunk)
+        m0, m1 = n0 * per_sample, n1 * per_sample
+        cview = cols[:, :m1 - m0]
+        if n1 - n0 < chunk and G > 1:  # a row slice of (G, M, Kg) is not contiguous
+            cview = np.empty((G, m1 - m0, Kg), np.uint8)
+        # the chunk's samples start n0 * sn elements into the flat input
+        sub = xf[n0 * xs[0]:]
+        with parallel_region():
+            im2col_u8(sub, xs, in3, out3, k3, s3, p3, d3, G, x_zero_point, cview,
+                      big and cview.size >= PARALLEL_MIN)
+        for i in range(G):
+            g.qlinear(cview[i], x_scale, x_zero_point, packed.gemm[i], biases[i], out_scale,
+                      out_zero_point, relu=relu, out=out2d[m0:m1, i * OCg:(i + 1) * OCg])
+    return result

@@ -1,0 +1,154 @@
+"""Channels-last data movement for quantized convolution: uint8 im2col and NCHW -> NHWC.
+
+Public kernels
+--------------
+im2col_u8(xf, xs, in_size, out_size, kernel_size, stride, padding, dilation, groups,
+          x_zero_point, cols, parallel)
+    Unfold a uint8 input, given as a flat buffer ``xf`` and element strides ``xs`` of
+    its ``(N, D, H, W, C)`` logical view, into ``cols`` ``(groups, M, K_g)`` with
+    ``M = N*OD*OH*OW`` (output positions in channels-last order) and
+    ``K_g = kd*kh*kw*C_g``. Row ``m = ((n*OD + od)*OH + oh)*OW + ow`` of group ``g``
+    holds, at column ``((a*kh + b)*kw + e)*C_g + c``, the input value at
+    ``(n, od*sd - pd + a*dd, oh*sh - ph + b*dh, ow*sw - pw + e*dw, g*C_g + c)``, or
+    ``x_zero_point`` where that position lies in the padding (so a padded value
+    dequantizes to exactly 0, as in torch). This column order (window tap major,
+    channel minor) is the order of :func:`numq.kernels.conv.pack_conv_weight`.
+to_channels_last(x, out, parallel)
+    Copy a ``(N, C, P)`` uint8 array (any strides) into a C-contiguous ``(N, P, C)``.
+
+Taking the input as a flat buffer plus strides lets one compiled kernel read NCHW,
+channels-last and any other view of a QTensor without a copy: the common case (the
+output of a previous numq convolution, a transposed view of a channels-last buffer)
+has channel stride 1 and is copied in contiguous runs of ``C_g`` bytes, which LLVM
+vectorises. Every size is a 3-tuple (depth, height, width); 1-d and 2-d convolutions
+pass unit depth/height, so one specialisation serves all ranks.
+
+``parallel`` runs a ``prange`` over output rows ``(n, od, oh)``; every row writes its
+own part of ``cols``, so the result does not depend on the thread count. Kernels trust
+their caller (``numq.kernels.conv.qconv`` computes every size).
+"""
+import numpy as np
+from numba import prange
+
+from ._jit import kernel
+
+__all__ = ["im2col_u8", "to_channels_last"]
+
+
+@kernel
+def _im2col_line(xf, xs, in_size, out_size, kernel_size, stride, padding, dilation,
+                 groups, zp, cf, M, Kg, line):
+    """All ``OW`` rows of output line ``line = (n*OD + od)*OH + oh``, every group
+    (``cf`` is the flat ``(groups, M, Kg)`` buffer)."""
+    sn, sd_, sh_, sw_, sc = xs
+    D, H, W = in_size
+    OD, OH, OW = out_size
+    kd, kh, kw = kernel_size
+    std, sth, stw = stride
+    pd, ph, pw = padding
+    dd, dh, dw = dilation
+    Cg = Kg // (kd * kh * kw)
+    oh = line % OH
+    t = line // OH
+    od = t % OD
+    n = t // OD
+    zpu = np.uint8(zp)
+    for g in range(groups):
+        gbase = g * M * Kg
+        c0 = g * Cg
+        for ow in range(OW):
+            dst = np.uint64(gbase + (line * OW + ow) * Kg)
+            col = 0
+            for a in range(kd):
+                i_d = od * std - pd + a * dd
+                for b in range(kh):
+                    i_h = oh * sth - ph + b * dh
+                    for e in range(kw):
+                        i_w = ow * stw - pw + e * dw
+                        d0 = dst + np.uint64(col)
+                        col += Cg
+                        if i_d < 0 or i_d >= D or i_h < 0 or i_h >= H or i_w < 0 or i_w >= W:
+                            for c in range(Cg):
+                                cf[d0 + np.uint64(c)] = zpu
+                            continue
+                        s0 = np.uint64(n * sn + i_d * sd_ + i_h * sh_ + i_w * sw_ + c0 * sc)
+                        if sc == 1:
+                            for c in range(Cg):
+                                cf[d0 + np.uint64(c)] = xf[s0 + np.uint64(c)]
+                        else:
+                            for c in range(Cg):
+                                cf[d0 + np.uint64(c)] = xf[s0 + np.uint64(c * sc)]
+
+
+@kernel
+def _im2col_serial(xf, xs, in_size, out_size, kernel_size, stride, padding, dilation,
+                   groups, zp, cf, M, Kg):
+    for line in range(M // out_size[2]):
+        _im2col_line(xf, xs, in_size, out_size, kernel_size, stride, padding, dilation,
+                     groups, zp, cf, M, Kg, line)
+
+
+@kernel(parallel=True)
+def _im2col_parallel(xf, xs, in_size, out_size, kernel_size, stride, padding, dilation,
+                     groups, zp, cf, M, Kg):
+    for line in prange(M // out_size[2]):
+        _im2col_line(xf, xs, in_size, out_size, kernel_size, stride, padding, dilation,
+                     groups, zp, cf, M, Kg, line)
+
+
+def im2col_u8(xf, xs, in_size, out_size, kernel_size, stride, padding, dilation, groups,
+              x_zero_point, cols, parallel=False):
+    """Fill ``cols`` ``(groups, M, K_g)`` uint8 (C-contiguous) with the channels-last
+    im2col of the input (see the module docstring); returns ``cols``.
+
+    ``xf`` is a 1-d uint8 array from which element ``(n, d, h, w, c)`` of the input is
+    ``xf[n*xs[0] + d*xs[1] + h*xs[2] + w*xs[3] + c*xs[4]]`` (strides >= 0, in elements).
+    All size arguments are 3-tuples of Python ints; ``padding`` holds the leading pads.
+    """
+    args = (xf, xs, in_size, out_size, kernel_size, stride, padding, dilation, int(groups),
+            int(x_zero_point), cols.reshape(-1), int(cols.shape[1]), int(cols.shape[2]))
+    if parallel and cols.shape[1] // out_size[2] > 1:
+        _im2col_parallel(*args)
+    else:
+        _im2col_serial(*args)
+    return cols
+
+
+_TILE = 64
+
+
+@kernel
+def _transpose_tile(x, out, n, p0, p1):
+    C = x.shape[1]
+    for c0 in range(0, C, _TILE):
+        c1 = min(C, c0 + _TILE)
+        for p in range(p0, p1):
+            for c in range(c0, c1):
+                out[n, p, c] = x[n, c, p]
+
+
+@kernel
+def _to_cl_serial(x, out):
+    N, C, P = x.shape
+    for n in range(N):
+        for p0 in range(0, P, _TILE):
+            _transpose_tile(x, out, n, p0, min(P, p0 + _TILE))
+
+
+@kernel(parallel=True)
+def _to_cl_parallel(x, out):
+    N, C, P = x.shape
+    tiles = (P + _TILE - 1) // _TILE
+    for i in prange(N * tiles):
+        n = i // tiles
+        p0 = (i % tiles) * _TILE
+        _transpose_tile(x, out, n, p0, min(P, p0 + _TILE))
+
+
+def to_channels_last(x, out, parallel=False):
+    """Copy ``x`` ``(N, C, P)`` uint8 into ``out`` ``(N, P, C)`` (C-contiguous); returns ``out``.
+
+    Tiles of 64 positions x 64 channels keep both sides of the copy in cache.
+    """
+    (_to_cl_parallel if parallel else _to_cl_serial)(x, out)
+    return out
