@@ -37,8 +37,12 @@ def measure(benchmark, request):
 
     Two untimed calls come first: they compile the Numba kernels (or load them from the
     cache) and touch the inputs, so the timed rounds measure steady-state speed only.
+    ``ops`` (optional): integer operations per call (``2*M*K*N`` for a GEMM); when given,
+    ``extra_info`` gets ``gops`` (from the median) and the summary adds a throughput
+    table comparing numq with the fastest baseline.
     """
-    return lambda group, impl, fn: _measure(benchmark, request, group, impl, fn)
+    return lambda group, impl, fn, ops=None: _measure(benchmark, request, group, impl, fn,
+                                                      ops=ops)
 
 
 def _cpu_ticks():
@@ -61,9 +65,11 @@ def _other_load(before, after):
     return max(0.0, other / (after[2] - before[2]))
 
 
-def _measure(benchmark, request, group, impl, fn, warmup=2):
+def _measure(benchmark, request, group, impl, fn, warmup=2, ops=None):
     benchmark.group = group
     benchmark.extra_info["impl"] = impl
+    if ops is not None:
+        benchmark.extra_info["ops"] = int(ops)
     for _ in range(warmup):
         fn()
     before = _cpu_ticks()
@@ -73,8 +79,10 @@ def _measure(benchmark, request, group, impl, fn, warmup=2):
         benchmark.extra_info["other_load"] = round(load, 3)
     meta = getattr(benchmark, "stats", None)  # None under --benchmark-disable
     if meta is not None:
+        if ops is not None:
+            benchmark.extra_info["gops"] = round(ops / meta.stats.median / 1e9, 1)
         request.config.stash[_RESULTS].setdefault(group, {})[impl] = (
-            meta.stats.min, meta.stats.median, load)
+            meta.stats.min, meta.stats.median, load, ops)
     return result
 
 
@@ -101,6 +109,53 @@ def pytest_terminal_summary(terminalreporter, config):
                 row += f" {f'{med:.2f} ({mn:.2f})':>14}"
             else:
                 row += f" {'-':>14}"
+        loads = [v[2] for v in r.values() if v[2] is not None]
+        row += f" {max(loads):6.0%}" if loads else f" {'-':>6}"
+        tr.write_line(row)
+    _throughput_summary(tr, results)
+
+
+# members named "numq..." are numq's; every other member except "numpy" is a baseline
+# to beat (torch, ort, ...); numpy (float32) has its own column
+_THROUGHPUT_ORDER = ("numq", "numq-layer", "torch", "ort", "numpy")
+
+
+def _throughput_summary(tr, results):
+    """GOPS of every member and numq's speed-up over the fastest non-NumPy baseline."""
+    groups = {g: r for g, r in results.items() if any(v[3] for v in r.values())}
+    if not groups:
+        return
+    impls = [i for i in _THROUGHPUT_ORDER if any(i in r for r in groups.values())]
+    impls += sorted({i for r in groups.values() for i in r} - set(impls))
+    numqs = [i for i in impls if i.startswith("numq")]
+    tr.section("numq throughput: ms / GOPS; speed-up = fastest baseline / numq")
+    tr.write_line("cells: median ms / GOPS from the median (GOPS from the min); 'best' = "
+                  "fastest member that is neither numq nor numpy; speed-ups as median (min)")
+    head = f"{'group':<44}" + "".join(f" {i[:20]:>20}" for i in impls)
+    head += f" {'best':>10}" + "".join(f" {i[:12] + ' vs best':>20}" for i in numqs)
+    head += f" {'numq vs numpy':>14} {'other':>6}"
+    tr.write_line(head)
+    for group in sorted(groups):
+        r = groups[group]
+        row = f"{group:<44}"
+        for impl in impls:
+            v = r.get(impl)
+            cell = (f"{v[1] * 1e3:.3f}/{v[3] / v[1] / 1e9:.0f} ({v[3] / v[0] / 1e9:.0f})"
+                    if v and v[3] else "-")
+            row += f" {cell:>20}"
+        bases = [i for i in r if not i.startswith("numq") and i != "numpy"]
+        best = min(bases, key=lambda i: r[i][1]) if bases else None
+        row += f" {best or '-':>10}"
+        for impl in numqs:
+            if best and impl in r:
+                med, mn = r[best][1] / r[impl][1], r[best][0] / r[impl][0]
+                row += f" {f'{med:.2f} ({mn:.2f})':>20}"
+            else:
+                row += f" {'-':>20}"
+        if "numq" in r and "numpy" in r:
+            row += f" {r['numpy'][1] / r['numq'][1]:14.2f}"
+        else:
+            row += f" {'-':>14}"
         loads = [v[2] for v in r.values() if v[2] is not None]
         row += f" {max(loads):6.0%}" if loads else f" {'-':>6}"
         tr.write_line(row)
