@@ -27,3 +27,4 @@ __all__ = ["Module", "Parameter", "Sequential", "ModuleList", "ModuleDict", "Ide
            "RemovableHandle", "IncompatibleKeys", "functional", "init"] + [
     n for m in (activation, attention, conv, dropout, flatten, linear, loss, normalization,
                 pooling, rnn, sparse, upsampling) for n in m.__all__]
+from . import intrinsic, quantized  # noqa: E402  (quantized layers build on the float ones)
