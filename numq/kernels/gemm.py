@@ -252,18 +252,24 @@ def _row_terms(a, m, k, lda, x_zp, out):
         out[i] = s - np.int64(k) * np.int64(x_zp)
 
 
+@kernel
+def _col_corrections(col_sums, x_zp, out):
+    """``out[j] = x_zp * colsum[j]`` wrapped to int32."""
+    for j in range(out.size):
+        out[j] = np.int32(np.int64(x_zp) * np.int64(col_sums[j]))
+
+
 @kernel(inline="always")
-def _acc_value(raw, x_zp, col_sum, w_zp, row_term):
+def _acc_value(raw, col_corr, w_zp, row_term):
     """Zero-point-corrected accumulator, wrapped to int32 like fbgemm's arithmetic."""
-    return np.int32(np.int64(raw) - np.int64(x_zp) * np.int64(col_sum)
-                    - np.int64(w_zp) * row_term)
+    return np.int32(np.int64(raw) - np.int64(col_corr) - np.int64(w_zp) * row_term)
 
 
 # ---------------------------------------------------------------- driver
 
 @kernel
 def _gemm_items(it0, it1, isa, a, lda, k4, data, n, m, mc, sg, nrb,
-                mode, x_zp, col_sums, w_zps, use_rows, row_terms,
+                mode, col_corr, w_zps, use_rows, row_terms,
                 mult, bias_v, zp_f, lo_f, relu, out_u8, out_f32, out_i32, ldo):
     """Compute items ``it0 .. it1-1`` (item = ``mc`` rows x ``sg`` strips) and their epilogue."""
     ns = (n + NR - 1) // NR
@@ -271,8 +277,6 @@ def _gemm_items(it0, it1, isa, a, lda, k4, data, n, m, mc, sg, nrb,
     a_base = a.ctypes.data
     b_base = data.ctypes.data
     c_ptr = scratch.ctypes.data
-    hi_f = np.float32(255.0)
-    zero_f = np.float32(0.0)
     for it in range(it0, it1):
         rb = it % nrb
         s0 = (it // nrb) * sg
@@ -294,36 +298,64 @@ def _gemm_items(it0, it1, isa, a, lda, k4, data, n, m, mc, sg, nrb,
                     i = r0 + r
                     rt = row_terms[i] if use_rows else np.int64(0)
                     o = i * ldo + j0
+                    # slices keep the epilogue loops simple enough for LLVM to vectorise
+                    sr = scratch[r, :ncol]
+                    cc = col_corr[j0:j0 + ncol]
                     if mode == 1:
-                        for c in range(ncol):
-                            j = j0 + c
-                            acc = _acc_value(scratch[r, c], x_zp, col_sums[j], w_zps[j], rt)
-                            v = (np.float32(acc) + bias_v[j]) * mult[j]
-                            y = np.rint(v) + zp_f
-                            y = min(max(y, lo_f), hi_f)
-                            out_u8[o + c] = np.uint8(y)
+                        _epi_u8(sr, cc, w_zps[j0:j0 + ncol], rt, use_rows, bias_v[j0:j0 + ncol],
+                                mult[j0:j0 + ncol], zp_f, lo_f, out_u8[o:o + ncol])
                     elif mode == 2:
-                        for c in range(ncol):
-                            j = j0 + c
-                            acc = _acc_value(scratch[r, c], x_zp, col_sums[j], w_zps[j], rt)
-                            v = fma32(np.float32(acc), mult[j], bias_v[j])
-                            if relu and not v > zero_f:
-                                v = zero_f
-                            out_f32[o + c] = v
+                        _epi_f32(sr, cc, w_zps[j0:j0 + ncol], rt, use_rows, bias_v[j0:j0 + ncol],
+                                 mult[j0:j0 + ncol], relu, out_f32[o:o + ncol])
                     else:
-                        for c in range(ncol):
-                            j = j0 + c
-                            out_i32[o + c] = _acc_value(scratch[r, c], x_zp, col_sums[j],
-                                                        w_zps[j], rt)
+                        _epi_i32(sr, cc, w_zps[j0:j0 + ncol], rt, use_rows, out_i32[o:o + ncol])
+
+
+@kernel(inline="always")
+def _epi_u8(sr, cc, wz, rt, use_rows, bias_s, mult, zp_f, lo_f, out):
+    hi_f = np.float32(255.0)
+    if use_rows:
+        for c in range(out.size):
+            acc = _acc_value(sr[c], cc[c], wz[c], rt)
+            y = np.rint((np.float32(acc) + bias_s[c]) * mult[c]) + zp_f
+            out[c] = np.uint8(min(max(y, lo_f), hi_f))
+    else:
+        for c in range(out.size):
+            acc = np.int32(np.int64(sr[c]) - np.int64(cc[c]))
+            y = np.rint((np.float32(acc) + bias_s[c]) * mult[c]) + zp_f
+            out[c] = np.uint8(min(max(y, lo_f), hi_f))
+
+
+@kernel(inline="always")
+def _epi_f32(sr, cc, wz, rt, use_rows, bias_f, mult, relu, out):
+    zero_f = np.float32(0.0)
+    for c in range(out.size):
+        if use_rows:
+            acc = _acc_value(sr[c], cc[c], wz[c], rt)
+        else:
+            acc = np.int32(np.int64(sr[c]) - np.int64(cc[c]))
+        v = fma32(np.float32(acc), mult[c], bias_f[c])
+        if relu:
+            v = v if v > zero_f else zero_f
+        out[c] = v
+
+
+@kernel(inline="always")
+def _epi_i32(sr, cc, wz, rt, use_rows, out):
+    for c in range(out.size):
+        if use_rows:
+            out[c] = _acc_value(sr[c], cc[c], wz[c], rt)
+        else:
+            out[c] = np.int32(np.int64(sr[c]) - np.int64(cc[c]))
 
 
 @kernel(parallel=True)
 def _gemm_parallel(nitems, isa, a, lda, k4, data, n, m, mc, sg, nrb,
-                   mode, x_zp, col_sums, w_zps, use_rows, row_terms,
+                   mode, col_corr, w_zps, use_rows, row_terms,
                    mult, bias_v, zp_f, lo_f, relu, out_u8, out_f32, out_i32, ldo):
     for it in prange(nitems):
         _gemm_items(it, it + 1, isa, a, lda, k4, data, n, m, mc, sg, nrb,
-                    mode, x_zp, col_sums, w_zps, use_rows, row_terms,
+                    mode, col_corr, w_zps, use_rows, row_terms,
                     mult, bias_v, zp_f, lo_f, relu, out_u8, out_f32, out_i32, ldo)
 
 
@@ -402,8 +434,9 @@ def _run(mode, a, x_zp, packed, mult, bias_v, zp_f, lo_f, relu, out_flat, ldo, m
     out_i32 = out_flat if mode == _MODE_I32 else _DUMMY[np.int32]
     threads = get_num_threads()
     mc, sg, nrb, nsg = _plan(m, k4, n, threads)
-    args = (isa, af, lda, k4, packed.data, n, m, mc, sg, nrb, mode, np.int64(x_zp),
-            packed.col_sums, packed.zero_points, packed.any_zero_point, rows, mult, bias_v,
+    col_corr = np.empty(n, np.int32)
+    _col_corrections(packed.col_sums, x_zp, col_corr)
+    args = (isa, af, lda, k4, packed.data, n, m, mc, sg, nrb, mode, col_corr, packed.zero_points, packed.any_zero_point, rows, mult, bias_v,
             np.float32(zp_f), np.float32(lo_f), bool(relu), out_u8, out_f32, out_i32, ldo)
     if threads == 1 or m * n * k < _SERIAL_MACS or nrb * nsg == 1:
         _gemm_items(0, nrb * nsg, *args)
