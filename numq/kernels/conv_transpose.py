@@ -13,7 +13,9 @@ into the output. numq computes it in three exact steps:
    A position no input reaches keeps 0, i.e. the input's zero point: it dequantizes to
    0, as torch's padding rule.
 3. The static requantization epilogue of NUMERICS.md ("Static quantized Linear / Conv",
-   float bias) via :func:`numq.kernels.gemm.requantize`, per output channel.
+   float bias), per output channel, with :mod:`numq.kernels.gemm`'s own parameter and
+   row kernels (the formula lives there only). Steps 2 and 3 run fused, one block of
+   output rows at a time, in parallel over blocks (each block owns its rows).
 
 Layout: activations are channels-last (``(N, *spatial, C)``, C-contiguous) on both
 sides; the layers present them as NCHW views.
@@ -24,9 +26,9 @@ from typing import NamedTuple
 import numpy as np
 from numba import prange
 
-from .._threads import parallel_region
+from .._threads import get_num_threads, parallel_region
 from ._jit import kernel
-from .gemm import pack_linear_weight, qlinear_int32, requantize
+from .gemm import _requant_params, _requantize_rows, pack_linear_weight, qlinear_int32
 
 __all__ = ["PackedConvTransposeWeight", "pack_conv_transpose_weight",
            "unpack_conv_transpose_weight", "qconv_transpose", "qconv_transpose_int32",
@@ -118,11 +120,11 @@ def conv_transpose_output_size(spatial, kernel_size, stride, padding, output_pad
 
 @kernel
 def _col2im_rows(cols, geo, lo, hi, acc):
-    """Output rows ``lo..hi`` (one row = (n, od, oh), all ow) of the int32 ``acc``.
+    """Output rows ``lo..hi`` (one row = (n, od, oh), all ow) into the int32 ``acc``.
 
-    ``cols``: (G, N*ID*IH*IW, KK*OCg) int32; ``acc``: (N*OD*OH*OW, OC) int32;
-    ``geo``: int64 array (ID, IH, IW, OD, OH, OW, KD, KH, KW, sd, sh, sw, pd, ph, pw,
-    dd, dh, dw).
+    ``cols``: (G, N*ID*IH*IW, KK*OCg) int32; ``acc``: ((hi-lo)*OW, OC) int32, row
+    ``lo`` first; ``geo``: int64 (ID, IH, IW, OD, OH, OW, KD, KH, KW, sd, sh, sw,
+    pd, ph, pw, dd, dh, dw).
     """
     ID, IH, IW, OD, OH, OW = geo[0], geo[1], geo[2], geo[3], geo[4], geo[5]
     KD, KH, KW = geo[6], geo[7], geo[8]
@@ -130,12 +132,12 @@ def _col2im_rows(cols, geo, lo, hi, acc):
     dd, dh, dw = geo[15], geo[16], geo[17]
     G = cols.shape[0]
     OCg = cols.shape[2] // (KD * KH * KW)
+    acc[:, :] = 0
     for r in range(lo, hi):
         oh = r % OH
         od = (r // OH) % OD
         n = r // (OH * OD)
-        base = r * OW
-        acc[base:base + OW, :] = 0
+        base = (r - lo) * OW
         for kd in range(KD):
             td = od + pd - kd * dd
             if td < 0 or td % sd != 0 or td // sd >= ID:
@@ -147,11 +149,9 @@ def _col2im_rows(cols, geo, lo, hi, acc):
                 mrow = ((n * ID + td // sd) * IH + th // sh) * IW
                 for kw in range(KW):
                     kidx = ((kd * KH + kh) * KW + kw) * OCg
-                    # ow = iw * sw - pw + kw * dw: walk the input pixels of this tap
+                    # ow = iw * sw + off: the input pixels of this tap that land in the row
                     off = kw * dw - pw
-                    iw0 = 0
-                    if off < 0:
-                        iw0 = (-off + sw - 1) // sw
+                    iw0 = (-off + sw - 1) // sw if off < 0 else 0
                     iw1 = min(IW, (OW - 1 - off) // sw + 1) if OW - 1 - off >= 0 else 0
                     for iw in range(iw0, iw1):
                         dst = acc[base + iw * sw + off]
@@ -165,23 +165,72 @@ def _col2im_rows(cols, geo, lo, hi, acc):
 
 @kernel(parallel=True)
 def _col2im_par(cols, geo, nrows, nchunks, acc):
+    OW = geo[5]
     step = (nrows + nchunks - 1) // nchunks
     for c in prange(nchunks):
-        _col2im_rows(cols, geo, c * step, min(nrows, (c + 1) * step), acc)
+        lo, hi = c * step, min(nrows, (c + 1) * step)
+        if lo < hi:
+            _col2im_rows(cols, geo, lo, hi, acc[lo * OW:hi * OW])
 
 
-def _col2im(cols, geo, nrows, acc):
-    if acc.size < _PARALLEL_MIN:
-        _col2im_rows(cols, geo, 0, nrows, acc)
-    else:
-        nchunks = min(nrows, 64)
-        with parallel_region():
-            _col2im_par(cols, geo, nrows, nchunks, acc)
-    return acc
+@kernel
+def _col2im_requant_rows(cols, geo, lo, hi, mult, bias_s, zp_f, lo_f, out):
+    """Rows ``lo..hi``: gather into a scratch int32 block, then the static epilogue.
+
+    ``out``: flat uint8 (N*OD*OH*OW*OC,). The epilogue is gemm's own row kernel, so
+    the NUMERICS formula lives in one place.
+    """
+    OW = geo[5]
+    OC = mult.size
+    acc = np.empty(((hi - lo) * OW, OC), np.int32)
+    _col2im_rows(cols, geo, lo, hi, acc)
+    _requantize_rows(acc, mult, bias_s, zp_f, lo_f, out[lo * OW * OC:hi * OW * OC], OC)
+
+
+@kernel(parallel=True)
+def _col2im_requant_par(cols, geo, nrows, nchunks, mult, bias_s, zp_f, lo_f, out):
+    step = (nrows + nchunks - 1) // nchunks
+    for c in prange(nchunks):
+        lo, hi = c * step, min(nrows, (c + 1) * step)
+        if lo < hi:
+            _col2im_requant_rows(cols, geo, lo, hi, mult, bias_s, zp_f, lo_f, out)
+
+
+def _nchunks(nrows, size):
+    """Serial (0) below the threshold, else a few row chunks per thread."""
+    if size < _PARALLEL_MIN or nrows < 2:
+        return 0
+    return min(nrows, 4 * get_num_threads())
 
 
 def _pad3(t, fill):
     return (fill,) * (3 - len(t)) + tuple(int(v) for v in t)
+
+
+def _gemm_cols(x_q, x_zero_point, packed, stride, padding, output_padding, dilation):
+    """Step 1 (the per-group GEMMs); returns ``(cols, geo, out_spatial, nrows)``.
+
+    ``cols`` is None when the output is empty.
+    """
+    rank = len(packed.kernel_size)
+    N, spatial, IC = x_q.shape[0], x_q.shape[1:1 + rank], x_q.shape[-1]
+    G, OC = packed.groups, packed.out_channels
+    ICg, OCg, KK = IC // G, OC // G, math.prod(packed.kernel_size)
+    out_sp = conv_transpose_output_size(spatial, packed.kernel_size, stride, padding,
+                                        output_padding, dilation)
+    i3, o3 = _pad3(spatial, 1), _pad3(out_sp, 1)
+    nrows = N * o3[0] * o3[1]
+    if nrows * o3[2] == 0:
+        return None, None, out_sp, nrows
+    M = N * math.prod(spatial)
+    x2 = x_q.reshape(M, IC)
+    cols = np.empty((G, M, KK * OCg), np.int32)
+    for g in range(G):
+        xg = x2 if G == 1 else np.ascontiguousarray(x2[:, g * ICg:(g + 1) * ICg])
+        qlinear_int32(xg, int(x_zero_point), packed.packs[g], out=cols[g])
+    geo = np.array(i3 + o3 + _pad3(packed.kernel_size, 1) + _pad3(stride, 1)
+                   + _pad3(padding, 0) + _pad3(dilation, 1), np.int64)
+    return cols, geo, out_sp, nrows
 
 
 def qconv_transpose_int32(x_q, x_zero_point, packed, stride, padding, output_padding,
@@ -202,27 +251,20 @@ def qconv_transpose_int32(x_q, x_zero_point, packed, stride, padding, output_pad
         ``sum (x - x_zp) * (w - w_zp[oc])`` over every (input pixel, channel of the
         group, kernel tap) that lands on the output position; 0 where none does.
     """
-    rank = len(packed.kernel_size)
-    N, spatial, IC = x_q.shape[0], x_q.shape[1:1 + rank], x_q.shape[-1]
-    G, OC = packed.groups, packed.out_channels
-    ICg, OCg, KK = IC // G, OC // G, math.prod(packed.kernel_size)
-    out_sp = conv_transpose_output_size(spatial, packed.kernel_size, stride, padding,
-                                        output_padding, dilation)
-    M, Mout = N * math.prod(spatial), N * math.prod(out_sp)
-    acc = np.empty((Mout, OC), np.int32)
-    if Mout == 0:
-        return acc.reshape((N,) + out_sp + (OC,))
-    x2 = x_q.reshape(M, IC)
-    cols = np.empty((G, M, KK * OCg), np.int32)
-    for g in range(G):
-        xg = x2 if G == 1 else np.ascontiguousarray(x2[:, g * ICg:(g + 1) * ICg])
-        if M:
-            qlinear_int32(xg, int(x_zero_point), packed.packs[g], out=cols[g])
-    i3, o3 = _pad3(spatial, 1), _pad3(out_sp, 1)
-    geo = np.array(i3 + o3 + _pad3(packed.kernel_size, 1) + _pad3(stride, 1)
-                   + _pad3(padding, 0) + _pad3(dilation, 1), np.int64)
-    _col2im(cols, geo, N * o3[0] * o3[1], acc)
-    return acc.reshape((N,) + out_sp + (OC,))
+    cols, geo, out_sp, nrows = _gemm_cols(x_q, x_zero_point, packed, stride, padding,
+                                          output_padding, dilation)
+    OC = packed.out_channels
+    acc = np.empty((x_q.shape[0],) + out_sp + (OC,), np.int32)
+    if cols is None:
+        return acc
+    acc2 = acc.reshape(-1, OC)
+    nchunks = _nchunks(nrows, acc.size)
+    if nchunks == 0:
+        _col2im_rows(cols, geo, 0, nrows, acc2)
+    else:
+        with parallel_region():
+            _col2im_par(cols, geo, nrows, nchunks, acc2)
+    return acc
 
 
 def qconv_transpose(x_q, x_scale, x_zero_point, packed, bias, out_scale, out_zero_point,
@@ -247,16 +289,28 @@ def qconv_transpose(x_q, x_scale, x_zero_point, packed, bias, out_scale, out_zer
     Returns
     -------
     ndarray of uint8, shape (N, *out_spatial, OC)
-        NUMERICS.md's static Conv epilogue applied to :func:`qconv_transpose_int32`.
+        NUMERICS.md's static Conv epilogue (``numq.kernels.gemm``'s) applied to
+        :func:`qconv_transpose_int32`; col2im and the epilogue run fused, row block by
+        row block.
     """
-    acc = qconv_transpose_int32(x_q, x_zero_point, packed, stride, padding, output_padding,
-                                dilation)
-    shape = acc.shape
+    cols, geo, out_sp, nrows = _gemm_cols(x_q, x_zero_point, packed, stride, padding,
+                                          output_padding, dilation)
     OC = packed.out_channels
     if out is None:
-        out = np.empty(shape, np.uint8)
-    if acc.size:
-        requantize(acc.reshape(-1, OC), float(x_scale), packed.scales, packed.per_channel,
-                   bias, float(out_scale), int(out_zero_point), relu=False,
-                   out=out.reshape(-1, OC))
+        out = np.empty((x_q.shape[0],) + out_sp + (OC,), np.uint8)
+    if cols is None:
+        return out
+    mult = np.empty(OC, np.float32)
+    bias_s = np.empty(OC, np.float32)
+    b = np.zeros(1, np.float32) if bias is None else np.ascontiguousarray(bias, np.float32)
+    _requant_params(float(x_scale), packed.scales.astype(np.float32), packed.per_channel, b,
+                    bias is not None, float(out_scale), mult, bias_s)
+    zp_f, lo_f = np.float32(out_zero_point), np.float32(0.0)
+    flat = out.reshape(-1)
+    nchunks = _nchunks(nrows, flat.size)
+    if nchunks == 0:
+        _col2im_requant_rows(cols, geo, 0, nrows, mult, bias_s, zp_f, lo_f, flat)
+    else:
+        with parallel_region():
+            _col2im_requant_par(cols, geo, nrows, nchunks, mult, bias_s, zp_f, lo_f, flat)
     return out

@@ -110,8 +110,18 @@ def test_int32_accumulators_property(seed, G, icg, ocg, k, s, d, hw, per_channel
 
 
 def test_parallel_col2im_matches_reference():
-    # 16 channels x 66 x 66 output: above the serial threshold, so col2im runs in prange
+    # 16 channels x 66 x 66 output: above the serial threshold, so col2im (fused with
+    # the epilogue, and alone for the int32 API) runs in prange
     _check_layer(2, 8, 16, 4, 2, 1, 1, 1, 2, True, (33, 33), N=1, seed=7)
+    rng = np.random.default_rng(8)
+    _, codes, ws, wz = _weight(rng, 8, 8, (4, 4), True, 2)
+    packed = K.pack_conv_transpose_weight(codes, ws, wz, 2)
+    xc = rng.integers(0, 256, (1, 8, 33, 33)).astype(np.uint8)
+    acc = K.qconv_transpose_int32(np.ascontiguousarray(np.moveaxis(xc, 1, -1)), 9, packed,
+                                  (2, 2), (1, 1), (1, 1), (1, 1))
+    np.testing.assert_array_equal(
+        np.moveaxis(acc, -1, 1),
+        conv_transpose_acc_ref(xc, 9, codes, wz, (2, 2), (1, 1), (1, 1), (1, 1), 2))
 
 
 def test_kernel_api_round_trip_and_out():
