@@ -58,8 +58,43 @@ def main():
               f" (bound scale/2 + ulp = {bound:.6g}) {'OK' if ok else 'FAIL'}")
         if not ok:
             return 1
+    if _int8_linear(numq) != 0:
+        return 1
     print(f"\n  threading layer: {numba.threading_layer()}")
     return 0
+
+
+def _int8_linear(numq):
+    """Static int8 linear (M=256, K=N=1024): speed, and the same bits on every variant."""
+    from numq import _isa
+    from numq.kernels import gemm
+    rng = np.random.default_rng(0)
+    m, k, n = 256, 1024, 1024
+    x = rng.integers(0, 256, (m, k), dtype=np.uint8)
+    w = rng.integers(-128, 128, (n, k), dtype=np.int8)
+    packed = gemm.pack_linear_weight(w, rng.random(n) * 0.01 + 1e-3, np.zeros(n, np.int64))
+    bias = rng.standard_normal(n).astype(np.float32)
+    print(f"\nint8 linear (uint8 {m}x{k} @ int8 {n}x{k} -> uint8, per-channel weights)")
+    t0 = time.perf_counter()
+    y = gemm.qlinear(x, 0.02, 3, packed, bias, 0.5, 128)
+    first = (time.perf_counter() - t0) * 1e3
+    times = []
+    for _ in range(20):
+        t0 = time.perf_counter()
+        gemm.qlinear(x, 0.02, 3, packed, bias, 0.5, 128)
+        times.append(time.perf_counter() - t0)
+    t = float(np.median(times))
+    print(f"  variant {_isa.active():12} first call {first:8.2f} ms  warm {t * 1e3:.3f} ms "
+          f"({2 * m * k * n / t / 1e9:.0f} GOPS)")
+    acc = (x[:8].astype(np.int64) - 3) @ w.astype(np.int64).T
+    same = np.array_equal(gemm.qlinear_int32(x[:8], 3, packed), acc)
+    for v in _isa.supported_variants():
+        with _isa.forced(v):
+            same = same and np.array_equal(gemm.qlinear(x[:16], 0.02, 3, packed, bias, 0.5, 128),
+                                           y[:16])
+    print(f"  exact int32 sums and identical bits on {', '.join(_isa.supported_variants())}: "
+          f"{'OK' if same else 'FAIL'}")
+    return 0 if same else 1
 
 
 if __name__ == "__main__":
