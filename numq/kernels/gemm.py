@@ -378,7 +378,7 @@ def _plan(m, k4, n, threads):
 
 
 _DUMMY = {np.uint8: np.zeros(1, np.uint8), np.float32: np.zeros(1, np.float32),
-          np.int32: np.zeros(1, np.int32), np.int64: np.zeros(1, np.int64)}
+          np.int32: np.zeros(1, np.int32)}
 
 
 def _flat_out(out, m, n, dtype, name):
@@ -390,59 +390,87 @@ def _flat_out(out, m, n, dtype, name):
         raise ValueError(f"{name}: out must be a {np.dtype(dtype).name} array of shape "
                          f"({m}, {n}); got {getattr(out, 'dtype', type(out))} "
                          f"{getattr(out, 'shape', '')}")
+    if not out.flags.writeable:
+        raise ValueError(f"{name}: out must be writeable")
+    if out.flags.c_contiguous:
+        return out, out.reshape(-1), n
     isz = out.itemsize
-    if out.strides[1] != isz or out.strides[0] % isz or out.strides[0] < n * isz \
-            or not out.flags.writeable:
-        raise ValueError(f"{name}: out must be writeable with unit column stride and rows "
-                         f"at least {n} elements apart")
+    if out.strides[1] != isz or out.strides[0] % isz or out.strides[0] < n * isz:
+        raise ValueError(f"{name}: out must have unit column stride and rows at least "
+                         f"{n} elements apart")
     ldo = out.strides[0] // isz
     flat = np.lib.stride_tricks.as_strided(out, shape=((m - 1) * ldo + n,), strides=(isz,))
     return out, flat, ldo
 
 
 def _as_rows(x, k, name, dtype):
-    x = np.asarray(x)
+    if type(x) is not np.ndarray:
+        x = np.asarray(x)
     if x.dtype != dtype:
         raise TypeError(f"{name}: x must be {np.dtype(dtype).name}; got {x.dtype}")
     if x.ndim < 1 or x.shape[-1] != k:
         raise ValueError(f"{name}: x must have last dimension K={k} (the weight's); "
                          f"got shape {x.shape}")
-    lead = x.shape[:-1]
-    return np.ascontiguousarray(x.reshape(-1, k)), lead
+    if x.ndim == 2 and x.flags.c_contiguous:
+        return x, x.shape[:-1]
+    return np.ascontiguousarray(x.reshape(-1, k)), x.shape[:-1]
 
 
-def _run(mode, a, x_zp, packed, mult, bias_v, zp_f, lo_f, relu, out_flat, ldo, m):
-    """Shared launch: pad K if needed, row terms, plan, serial or parallel driver."""
+@kernel
+def _launch(isa, par, a, lda, k, k4, data, n, m, mc, sg, nrb, nsg, mode, x_zp, col_sums,
+            w_zps, any_zp, ws32, per_channel, x_scale, out_scale, bias, has_bias, out_zp,
+            relu, out_u8, out_f32, out_i32, ldo):
+    """Epilogue parameters, zero-point corrections, then the serial or parallel driver."""
+    mult = np.empty(n, np.float32)
+    bias_v = np.empty(n, np.float32)
+    if mode == 1:
+        _requant_params(x_scale, ws32, per_channel, bias, has_bias, out_scale, mult, bias_v)
+    elif mode == 2:
+        _dynamic_params(x_scale, ws32, bias, has_bias, mult, bias_v)
+    col_corr = np.empty(n, np.int32)
+    _col_corrections(col_sums, x_zp, col_corr)
+    rows = np.empty(m if any_zp else 1, np.int64)
+    if any_zp:
+        _row_terms(a, m, k, lda, x_zp, rows)
+    zp_f = np.float32(out_zp)
+    lo_f = zp_f if relu else np.float32(0.0)
+    if par:
+        _gemm_parallel(nrb * nsg, isa, a, lda, k4, data, n, m, mc, sg, nrb, mode, col_corr,
+                       w_zps, any_zp, rows, mult, bias_v, zp_f, lo_f, relu, out_u8, out_f32,
+                       out_i32, ldo)
+    else:
+        _gemm_items(0, nrb * nsg, isa, a, lda, k4, data, n, m, mc, sg, nrb, mode, col_corr,
+                    w_zps, any_zp, rows, mult, bias_v, zp_f, lo_f, relu, out_u8, out_f32,
+                    out_i32, ldo)
+
+
+def _run(mode, a, x_zp, packed, x_scale, out_scale, bias, has_bias, out_zp, relu, out_flat,
+         ldo):
+    """Shared launch: pad K if needed, plan, one call into the jitted launcher."""
     n, k = packed.n, packed.k
-    k4 = _k4(k)
+    m = a.shape[0]
     if m == 0:
         return
+    k4 = (k + 3) >> 2
     if k != 4 * k4:  # the microkernel reads whole 4-byte groups of each row
         ap = np.zeros((m, 4 * k4), np.uint8)
         ap[:, :k] = a
         a = ap
-    lda = a.shape[1]
-    af = a.reshape(-1)
-    if packed.any_zero_point:
-        rows = np.empty(m, np.int64)
-        _row_terms(af, m, k, lda, x_zp, rows)
-    else:
-        rows = _DUMMY[np.int64]
-    isa = _ISA_CODE[_isa.active()]
-    out_u8 = out_flat if mode == _MODE_U8 else _DUMMY[np.uint8]
-    out_f32 = out_flat if mode == _MODE_F32 else _DUMMY[np.float32]
-    out_i32 = out_flat if mode == _MODE_I32 else _DUMMY[np.int32]
     threads = get_num_threads()
     mc, sg, nrb, nsg = _plan(m, k4, n, threads)
-    col_corr = np.empty(n, np.int32)
-    _col_corrections(packed.col_sums, x_zp, col_corr)
-    args = (isa, af, lda, k4, packed.data, n, m, mc, sg, nrb, mode, col_corr, packed.zero_points, packed.any_zero_point, rows, mult, bias_v,
-            np.float32(zp_f), np.float32(lo_f), bool(relu), out_u8, out_f32, out_i32, ldo)
-    if threads == 1 or m * n * k < _SERIAL_MACS or nrb * nsg == 1:
-        _gemm_items(0, nrb * nsg, *args)
-    else:
+    par = threads > 1 and nrb * nsg > 1 and m * n * k >= _SERIAL_MACS
+    args = (_ISA_CODE[_isa.active()], par, a.reshape(-1), 4 * k4, k, k4, packed.data, n, m,
+            mc, sg, nrb, nsg, mode, x_zp, packed.col_sums, packed.zero_points,
+            packed.any_zero_point, packed.scales_f32, packed.per_channel, x_scale, out_scale,
+            bias, has_bias, out_zp, relu,
+            out_flat if mode == _MODE_U8 else _DUMMY[np.uint8],
+            out_flat if mode == _MODE_F32 else _DUMMY[np.float32],
+            out_flat if mode == _MODE_I32 else _DUMMY[np.int32], ldo)
+    if par:
         with parallel_region():
-            _gemm_parallel(nrb * nsg, *args)
+            _launch(*args)
+    else:
+        _launch(*args)
 
 
 def _check_packed(packed, name):
@@ -454,7 +482,9 @@ def _check_packed(packed, name):
 def _check_bias(bias, n, name):
     if bias is None:
         return _DUMMY[np.float32], False
-    b = np.ascontiguousarray(bias, dtype=np.float32)
+    b = bias
+    if type(b) is not np.ndarray or b.dtype != np.float32 or not b.flags.c_contiguous:
+        b = np.ascontiguousarray(bias, dtype=np.float32)
     if b.shape != (n,):
         raise ValueError(f"{name}: bias must have shape ({n},); got {np.shape(bias)}")
     return b, True
@@ -483,8 +513,8 @@ def qlinear_int32(x_q, x_zero_point, packed, out=None):
     a, lead = _as_rows(x_q, packed.k, "qlinear_int32", np.uint8)
     m = a.shape[0]
     res, flat, ldo = _flat_out(out, m, packed.n, np.int32, "qlinear_int32")
-    _run(_MODE_I32, a, int(x_zero_point), packed, _DUMMY[np.float32], _DUMMY[np.float32],
-         0.0, 0.0, False, flat, ldo, m)
+    _run(_MODE_I32, a, int(x_zero_point), packed, 1.0, 1.0, _DUMMY[np.float32], False, 0,
+         False, flat, ldo)
     return res if out is not None else res.reshape(lead + (packed.n,))
 
 
@@ -517,14 +547,9 @@ def qlinear(x_q, x_scale, x_zero_point, packed, bias, out_scale, out_zero_point,
     a, lead = _as_rows(x_q, packed.k, "qlinear", np.uint8)
     m, n = a.shape[0], packed.n
     b, has_b = _check_bias(bias, n, "qlinear")
-    mult = np.empty(n, np.float32)
-    bias_s = np.empty(n, np.float32)
-    _requant_params(float(x_scale), packed.scales_f32, packed.per_channel, b, has_b,
-                    float(out_scale), mult, bias_s)
     res, flat, ldo = _flat_out(out, m, n, np.uint8, "qlinear")
-    zp = int(out_zero_point)
-    _run(_MODE_U8, a, int(x_zero_point), packed, mult, bias_s, zp, zp if relu else 0,
-         relu, flat, ldo, m)
+    _run(_MODE_U8, a, int(x_zero_point), packed, float(x_scale), float(out_scale), b, has_b,
+         int(out_zero_point), bool(relu), flat, ldo)
     return res if out is not None else res.reshape(lead + (n,))
 
 
@@ -602,8 +627,5 @@ def qlinear_dynamic(x, packed, bias, relu=False, reduce_range=True, out=None):
                          "quantization parameters)")
     a = np.empty(xr.shape, np.uint8)
     quantize_per_tensor_f32(xr.reshape(-1), scale, zp, 0, 255, a.reshape(-1))
-    mult = np.empty(n, np.float32)
-    bias_f = np.empty(n, np.float32)
-    _dynamic_params(scale, packed.scales_f32, b, has_b, mult, bias_f)
-    _run(_MODE_F32, a, zp, packed, mult, bias_f, 0.0, 0.0, relu, flat, ldo, m)
+    _run(_MODE_F32, a, int(zp), packed, float(scale), 1.0, b, has_b, 0, bool(relu), flat, ldo)
     return res if out is not None else res.reshape(lead + (n,))
