@@ -182,13 +182,8 @@ def _linear_dynamic(input, packed, bias, relu, name):
     """
     x2, lead = _check_finput(input, packed.k, name)
     n = packed.n
-    if x2.size == 0:  # no values to choose qparams from; bias only when K == 0
-        out = np.zeros((x2.shape[0], n), np.float32)
-        if bias is not None:
-            out += bias
-        if relu:
-            np.maximum(out, 0, out=out)
-        return out.reshape(lead + (n,))
+    if x2.shape[0] == 0:  # no rows: nothing to choose qparams from (torch returns empty)
+        return np.empty(lead + (n,), np.float32)
     lo, hi = minmax_f32(x2.reshape(-1))
     if not (np.isfinite(lo) and np.isfinite(hi)):
         raise ValueError(f"{name}: input must be finite to choose its quantization "

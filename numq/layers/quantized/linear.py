@@ -194,7 +194,7 @@ class LinearPackedParams(Module):
 
 
 class Linear(Module):
-    """Quantized ``y = x @ W.T + b``: quint8 input -> quint8 output (``torch.ao.nn.quantized.Linear``).
+    """Quantized ``y = x @ W.T + b``, quint8 in and out (``torch.ao.nn.quantized.Linear``).
 
     Parameters
     ----------

@@ -105,6 +105,7 @@ CONFIGS = [  # (per_channel, bias, relu)
 def test_static_matches_reference(per_channel, with_bias, relu, isa_variant):
     rng = np.random.default_rng(100 + CONFIGS.index((per_channel, with_bias, relu)))
     cls = nniq.LinearReLU if relu else nnq.Linear
+    assert numq._isa.active() == isa_variant
     for M, K, N in SHAPES:
         x = _qinput(rng, (M, K))
         w = _qweight(rng, N, K, per_channel)
@@ -310,7 +311,8 @@ def test_forward_allocates_nothing_proportional_to_the_weight():
 
 def test_state_dict_round_trip():
     rng = np.random.default_rng(16)
-    cases = [(nnq.Linear, _qweight(rng, 6, 10, False)), (nniq.LinearReLU, _qweight(rng, 6, 10, True)),
+    cases = [(nnq.Linear, _qweight(rng, 6, 10, False)),
+             (nniq.LinearReLU, _qweight(rng, 6, 10, True)),
              (nnqd.Linear, _qweight(rng, 6, 10, True)),
              (nnqd.Linear, rng.standard_normal((6, 10)).astype(np.float32))]
     for i, (cls, w) in enumerate(cases):
@@ -421,6 +423,30 @@ def test_from_float_static(qconfig, fused):
     a_s, a_z = mod.activation_post_process.calculate_qparams()
     assert (q.scale, q.zero_point) == (float(a_s[0]), int(a_z[0]))
     assert type(q) is cls
+
+
+@pytest.mark.filterwarnings("ignore:reduce_range will be deprecated")
+@pytest.mark.parametrize("precomputed", [False, True])
+def test_from_float_qat_style_module(precomputed):
+    """A module with ``weight_fake_quant`` (the QAT path) takes its weight qparams from
+    that fake quant; with ``use_precomputed_fake_quant`` the weight is not re-observed."""
+    from numq.quantization import fake_quantize as fq
+    rng = np.random.default_rng(26)
+    mod = L.Linear(10, 4, generator=5)
+    mod.weight_fake_quant = fq.default_per_channel_weight_fake_quant()
+    mod.activation_post_process = fq.default_fake_quant()
+    mod.activation_post_process(rng.standard_normal((6, 4)).astype(np.float32))
+    if precomputed:  # observed on a scaled weight: re-observing would change the qparams
+        mod.weight_fake_quant(mod.weight.data * 2)
+    s, z = mod.weight_fake_quant.calculate_qparams() if precomputed else (None, None)
+    q = nnq.Linear.from_float(mod, use_precomputed_fake_quant=precomputed)
+    if not precomputed:
+        s, z = mod.weight_fake_quant.calculate_qparams()
+    want = numq.quantize_per_channel(mod.weight.data, s.astype(np.float64), z, 0, numq.qint8)
+    np.testing.assert_array_equal(q.weight().int_repr(), want.int_repr())
+    np.testing.assert_array_equal(q.weight().q_per_channel_scales(), s.astype(np.float64))
+    a_s, a_z = mod.activation_post_process.calculate_qparams()
+    assert (q.scale, q.zero_point) == (float(a_s[0]), int(a_z[0]))
 
 
 @pytest.mark.parametrize("qconfig", [qc.default_dynamic_qconfig, qc.per_channel_dynamic_qconfig,

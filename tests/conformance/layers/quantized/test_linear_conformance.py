@@ -127,7 +127,8 @@ def test_functional_linear():
         xn, xt = _input_pair(rng, (3, 2, 21))
         wn, wt = _weight_pair(rng, 9, 21, per_channel)
         b = rng.standard_normal(9).astype(np.float32)
-        _assert_q_equal(qF_n.linear(xn, wn, b, 0.3, 7), qF_t.linear(xt, wt, torch.tensor(b), 0.3, 7))
+        _assert_q_equal(qF_n.linear(xn, wn, b, 0.3, 7),
+                        qF_t.linear(xt, wt, torch.tensor(b), 0.3, 7))
         _assert_q_equal(qF_n.linear(xn, wn), qF_t.linear(xt, wt))
 
 
