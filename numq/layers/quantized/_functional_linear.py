@@ -114,25 +114,30 @@ def _rows(shape, k):
 
 
 def _check_qinput(input, k, name):
-    """A quint8 per-tensor QTensor ``(*, k)`` -> ``(codes (M, k) uint8, lead shape)``."""
+    """A quint8 per-tensor QTensor ``(*, k)`` -> ``(codes (M, k) uint8, lead shape)``.
+
+    Runs on every forward call, so it reads the QTensor's fields directly.
+    """
     if not isinstance(input, QTensor):
         raise TypeError(f"{name}: input must be a quint8 QTensor (a static quantized layer "
                         "takes quantized input; use numq.quantize_per_tensor, or a dynamic "
                         f"layer for float input); got {type(input).__name__}")
-    if input.dtype is not quint8:
+    if input._dtype is not quint8:
         raise TypeError(f"{name}: input must have dtype numq.quint8; got {input.dtype!r}")
-    if input.qscheme() is not per_tensor_affine:
+    if input._axis is not None:
         raise ValueError(f"{name}: input must be quantized per tensor; got "
                          f"{input.qscheme()!r}")
-    shape = tuple(input.shape)
+    a = input._int
+    shape = a.shape
     if len(shape) < 2:
         raise ValueError(f"{name}: input must have at least 2 dimensions (*, in_features), "
                          f"as torch requires; got shape {shape}")
     if shape[-1] != k:
         raise ValueError(f"{name}: input's last dimension must equal in_features={k}; got "
                          f"shape {shape}")
-    x2 = np.ascontiguousarray(input._int).reshape(_rows(shape, k), k)
-    return x2, shape[:-1]
+    if not a.flags.c_contiguous:
+        a = np.ascontiguousarray(a)
+    return a.reshape(_rows(shape, k), k), shape[:-1]
 
 
 def _check_finput(input, k, name):
@@ -168,8 +173,8 @@ def _linear_static(input, packed, bias, scale, zero_point, relu, name):
     if x2.shape[0] == 0:
         out = np.empty((0, n), np.uint8)
     else:
-        out = _G.qlinear(x2, input.q_scale(), input.q_zero_point(), packed, bias, scale,
-                         zero_point, relu=relu)
+        out = _G.qlinear(x2, input._scale, input._zp, packed, bias, scale, zero_point,
+                         relu=relu)
     return QTensor._from_parts(out.reshape(lead + (n,)), quint8, scale=scale,
                                zero_point=zero_point)
 
