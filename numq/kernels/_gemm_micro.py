@@ -1,9 +1,10 @@
 """int8 GEMM microkernels as Numba intrinsics (LLVM IR written with llvmlite).
 
-A microkernel computes one tile ``C[r, c] = sum_k A[r, k] * B[k, c]`` for ``mr`` rows
+A microkernel computes one tile ``C[r, c] (+)= sum_k A[r, k] * B[k, c]`` for ``mr`` rows
 of uint8 ``A`` (row stride ``lda`` bytes, read straight from the caller's array) and
 one packed strip of ``NR = 32`` int8 weight columns, with exact int32 accumulation, and
-stores the ``mr x 32`` int32 tile to a scratch buffer (row stride 32).
+stores the ``mr x 32`` int32 tile to a scratch buffer (row stride 32); with
+``accumulate`` it first loads the tile from there (K processed in blocks).
 
 Packed strip layout (see :func:`numq.kernels.gemm.pack_linear_weight`): ``K4 = ceil(K/4)``
 groups of 4 k values; group ``g`` holds ``nr`` columns x 4 bytes (``nr = 32`` except in
@@ -116,14 +117,119 @@ class _Emit:
         return total
 
 
+# Epilogue descriptor: int64 fields shared by every tile of one call (see gemm._launch).
+DESC_COL_CORR, DESC_W_ZP, DESC_ROWS, DESC_USE_ROWS, DESC_BIAS, DESC_MULT, DESC_OUT, \
+    DESC_LDO, DESC_RELU, DESC_ZP_BITS, DESC_LO_BITS = range(11)
+DESC_SIZE = 11
+MODE_TILE, MODE_U8, MODE_F32, MODE_I32 = 0, 1, 2, 3
+
+
+def _epilogue(builder, mr, final, c, mode_v, desc_int, r0_v, j0_v):
+    """Write the tile: raw to ``c`` (MODE_TILE) or finished into the output (full strips).
+
+    Output modes apply ``acc - col_corr[j] - w_zp[j] * row_term[i]`` (int32 wrap-around,
+    as fbgemm) and then: uint8 requantization ``clamp(rint((f32(acc) + bias') * mult) +
+    zp)``, float32 ``fma(f32(acc), mult, bias)`` (+ ReLU), or the int32 value. Each float
+    operation is a separately rounded IEEE op, as in the plain-Numba epilogue.
+    """
+    f32 = ir.FloatType()
+    v16f = ir.VectorType(f32, 16)
+    v16b = ir.VectorType(_I8, 16)
+    fn = builder.function
+    desc = builder.inttoptr(desc_int, _I64.as_pointer())
+
+    def field(i):
+        return builder.load(builder.gep(desc, [_const(i)]))
+
+    def vec_at(addr, index, vty, elem_bytes):
+        ptr = builder.inttoptr(builder.add(addr, builder.mul(index, _const(elem_bytes))),
+                               vty.as_pointer())
+        return ptr
+
+    def splat(v, vty):
+        u = builder.insert_element(ir.Constant(vty, ir.Undefined), v, ir.Constant(_I32, 0))
+        return builder.shuffle_vector(u, ir.Constant(vty, ir.Undefined),
+                                      ir.Constant(_V16, [0] * 16))
+
+    blocks = {m: fn.append_basic_block(f"epi.{m}") for m in ("tile", "u8", "f32", "i32")}
+    done = fn.append_basic_block("epi.done")
+    sw = builder.switch(mode_v, blocks["tile"])
+    sw.add_case(ir.Constant(_I64, MODE_U8), blocks["u8"])
+    sw.add_case(ir.Constant(_I64, MODE_F32), blocks["f32"])
+    sw.add_case(ir.Constant(_I64, MODE_I32), blocks["i32"])
+
+    builder.position_at_end(blocks["tile"])
+    for r in range(mr):
+        for h in range(2):
+            p = builder.bitcast(builder.gep(c, [_const(r * NR + 16 * h)]), _V16.as_pointer())
+            builder.store(final[2 * r + h], p, align=4)
+    builder.branch(done)
+
+    for mode in ("u8", "f32", "i32"):
+        builder.position_at_end(blocks[mode])
+        cc_a, wz_a, rows_a = field(DESC_COL_CORR), field(DESC_W_ZP), field(DESC_ROWS)
+        use_rows = builder.icmp_signed("!=", field(DESC_USE_ROWS), _const(0))
+        bias_a, mult_a, out_a, ldo = field(DESC_BIAS), field(DESC_MULT), field(DESC_OUT), \
+            field(DESC_LDO)
+        relu = builder.icmp_signed("!=", field(DESC_RELU), _const(0))
+        zp = builder.bitcast(builder.trunc(field(DESC_ZP_BITS), _I32), f32)
+        lo = builder.bitcast(builder.trunc(field(DESC_LO_BITS), _I32), f32)
+        hi = ir.Constant(f32, 255.0)
+        for h in range(2):
+            j = builder.add(j0_v, _const(16 * h))
+            cc = builder.load(vec_at(cc_a, j, _V16, 4), align=4)
+            wz = builder.load(vec_at(wz_a, j, _V16, 4), align=4)
+            if mode != "i32":
+                bias = builder.load(vec_at(bias_a, j, v16f, 4), align=4)
+                mult = builder.load(vec_at(mult_a, j, v16f, 4), align=4)
+            for r in range(mr):
+                i = builder.add(r0_v, _const(r))
+                rt_ptr = builder.inttoptr(builder.add(rows_a, builder.mul(i, _const(8))),
+                                          _I64.as_pointer())
+                # the row term is only read when weight zero points are used
+                rt = builder.select(use_rows, builder.trunc(builder.load(rt_ptr), _I32),
+                                    ir.Constant(_I32, 0))
+                acc = builder.sub(builder.sub(final[2 * r + h], cc),
+                                  builder.mul(wz, splat(rt, _V16)))
+                o = builder.add(builder.mul(i, ldo), j)
+                if mode == "i32":
+                    builder.store(acc, vec_at(out_a, o, _V16, 4), align=4)
+                    continue
+                x = builder.sitofp(acc, v16f)
+                if mode == "u8":
+                    x = builder.fmul(builder.fadd(x, bias), mult)
+                    rint = cgutils.get_or_insert_function(
+                        builder.module, ir.FunctionType(v16f, [v16f]), "llvm.rint.v16f32")
+                    x = builder.fadd(builder.call(rint, [x]), splat(zp, v16f))
+                    x = builder.select(builder.fcmp_ordered(">", x, splat(lo, v16f)), x,
+                                       splat(lo, v16f))
+                    x = builder.select(builder.fcmp_ordered("<", x, splat(hi, v16f)), x,
+                                       splat(hi, v16f))
+                    q = builder.trunc(builder.fptosi(x, _V16), v16b)
+                    builder.store(q, vec_at(out_a, o, v16b, 1), align=1)
+                else:
+                    fma = cgutils.get_or_insert_function(
+                        builder.module, ir.FunctionType(v16f, [v16f, v16f, v16f]),
+                        "llvm.fma.v16f32")
+                    x = builder.call(fma, [x, mult, bias])
+                    zero = ir.Constant(v16f, [0.0] * 16)
+                    xr = builder.select(builder.fcmp_ordered(">", x, zero), x, zero)
+                    x = builder.select(relu, xr, x)
+                    builder.store(x, vec_at(out_a, o, v16f, 4), align=4)
+        builder.branch(done)
+    builder.position_at_end(done)
+
+
 def _make_micro(mr, kind_wanted):
     """Build the intrinsic for ``mr`` rows; ``kind_wanted`` is "vnni" or "avx2"."""
     ku = _ku_for(mr)
 
     @intrinsic
-    def micro(typingctx, a_addr, lda, b_addr, nb, k4, c_addr):
+    def micro(typingctx, a_addr, lda, b_addr, nb, k4, c_addr, accumulate, mode, desc_addr,
+              r0, j0):
         sig = types.void(types.uintp, types.intp, types.uintp, types.intp, types.intp,
-                         types.uintp)
+                         types.uintp, types.boolean, types.intp, types.uintp, types.intp,
+                         types.intp)
 
         def codegen(context, builder, signature, args):
             feats = cpu_features()
@@ -133,7 +239,7 @@ def _make_micro(mr, kind_wanted):
             if kind == "avx2" and "avx2" not in feats:
                 kind = "portable"
             em = _Emit(builder, kind)
-            a_int, lda_v, b_int, nb_v, k4_v, c_int = args
+            a_int, lda_v, b_int, nb_v, k4_v, c_int, acc_flag, mode_v, desc_int, r0_v, j0_v = args
             a = builder.inttoptr(a_int, _I8.as_pointer())
             bp = builder.inttoptr(b_int, _I8.as_pointer())
             c = builder.inttoptr(c_int, _I32.as_pointer())
@@ -185,7 +291,15 @@ def _make_micro(mr, kind_wanted):
                 builder.position_at_end(done)
                 return kk, sets
 
-            sets0 = [[zero] * nacc for _ in range(ku)]
+            # accumulate: start from the tile already in C (K split into blocks)
+            acc_bit = builder.trunc(acc_flag, ir.IntType(1)) if acc_flag.type != ir.IntType(1) \
+                else acc_flag
+            first = []
+            for r in range(mr):
+                for h in range(2):
+                    p = builder.bitcast(builder.gep(c, [_const(r * NR + 16 * h)]), _V16.as_pointer())
+                    first.append(builder.select(acc_bit, builder.load(p, align=4), zero))
+            sets0 = [first] + [[zero] * nacc for _ in range(ku - 1)]
             if ku > 1:
                 kk, sets = loop(_const(0), k4_v, ku, sets0, "main")
                 merged = sets[0]
@@ -196,11 +310,7 @@ def _make_micro(mr, kind_wanted):
             else:
                 _, sets = loop(_const(0), k4_v, 1, sets0, "main")
                 final = sets[0]
-            for r in range(mr):
-                for h in range(2):
-                    off = _const(r * NR + 16 * h)
-                    p = builder.bitcast(builder.gep(c, [off]), _V16.as_pointer())
-                    builder.store(final[2 * r + h], p, align=4)
+            _epilogue(builder, mr, final, c, mode_v, desc_int, r0_v, j0_v)
             return context.get_dummy_value()
 
         return sig, codegen

@@ -42,7 +42,7 @@ K_MAX = 65536      # 255 * 128 * K stays below 2**31
 _SLACK = 128       # bytes after the packed data: full-width loads of a narrow tail strip
 _ISA_CODE = {"generic": 0, "avx2": 1, "avx512_vnni": 2}
 _SERIAL_MACS = 1 << 18   # below this many multiply-adds one thread is faster
-_MODE_I32, _MODE_U8, _MODE_F32 = 0, 1, 2
+_MODE_U8, _MODE_F32, _MODE_I32 = _mk.MODE_U8, _mk.MODE_F32, _mk.MODE_I32
 
 
 class PackedLinearWeight(NamedTuple):
@@ -155,51 +155,52 @@ def unpack_linear_weight(packed):
 # ---------------------------------------------------------------- microkernel dispatch
 
 @kernel(inline="always")
-def _micro_vnni(mr, a_ptr, lda, b_ptr, nb, k4, c_ptr):
+def _micro_vnni(mr, a_ptr, lda, b_ptr, nb, k4, c_ptr, accumulate, mode, desc, r0, j0):
     if mr == 8:
-        _mk.vnni8(a_ptr, lda, b_ptr, nb, k4, c_ptr)
+        _mk.vnni8(a_ptr, lda, b_ptr, nb, k4, c_ptr, accumulate, mode, desc, r0, j0)
     elif mr == 1:
-        _mk.vnni1(a_ptr, lda, b_ptr, nb, k4, c_ptr)
+        _mk.vnni1(a_ptr, lda, b_ptr, nb, k4, c_ptr, accumulate, mode, desc, r0, j0)
     elif mr == 2:
-        _mk.vnni2(a_ptr, lda, b_ptr, nb, k4, c_ptr)
+        _mk.vnni2(a_ptr, lda, b_ptr, nb, k4, c_ptr, accumulate, mode, desc, r0, j0)
     elif mr == 3:
-        _mk.vnni3(a_ptr, lda, b_ptr, nb, k4, c_ptr)
+        _mk.vnni3(a_ptr, lda, b_ptr, nb, k4, c_ptr, accumulate, mode, desc, r0, j0)
     elif mr == 4:
-        _mk.vnni4(a_ptr, lda, b_ptr, nb, k4, c_ptr)
+        _mk.vnni4(a_ptr, lda, b_ptr, nb, k4, c_ptr, accumulate, mode, desc, r0, j0)
     elif mr == 5:
-        _mk.vnni5(a_ptr, lda, b_ptr, nb, k4, c_ptr)
+        _mk.vnni5(a_ptr, lda, b_ptr, nb, k4, c_ptr, accumulate, mode, desc, r0, j0)
     elif mr == 6:
-        _mk.vnni6(a_ptr, lda, b_ptr, nb, k4, c_ptr)
+        _mk.vnni6(a_ptr, lda, b_ptr, nb, k4, c_ptr, accumulate, mode, desc, r0, j0)
     else:
-        _mk.vnni7(a_ptr, lda, b_ptr, nb, k4, c_ptr)
+        _mk.vnni7(a_ptr, lda, b_ptr, nb, k4, c_ptr, accumulate, mode, desc, r0, j0)
 
 
 @kernel(inline="always")
-def _micro_avx2(mr, a_ptr, lda, b_ptr, nb, k4, c_ptr):
+def _micro_avx2(mr, a_ptr, lda, b_ptr, nb, k4, c_ptr, accumulate, mode, desc, r0, j0):
     if mr == 8:
-        _mk.avx2_8(a_ptr, lda, b_ptr, nb, k4, c_ptr)
+        _mk.avx2_8(a_ptr, lda, b_ptr, nb, k4, c_ptr, accumulate, mode, desc, r0, j0)
     elif mr == 1:
-        _mk.avx2_1(a_ptr, lda, b_ptr, nb, k4, c_ptr)
+        _mk.avx2_1(a_ptr, lda, b_ptr, nb, k4, c_ptr, accumulate, mode, desc, r0, j0)
     elif mr == 2:
-        _mk.avx2_2(a_ptr, lda, b_ptr, nb, k4, c_ptr)
+        _mk.avx2_2(a_ptr, lda, b_ptr, nb, k4, c_ptr, accumulate, mode, desc, r0, j0)
     elif mr == 3:
-        _mk.avx2_3(a_ptr, lda, b_ptr, nb, k4, c_ptr)
+        _mk.avx2_3(a_ptr, lda, b_ptr, nb, k4, c_ptr, accumulate, mode, desc, r0, j0)
     elif mr == 4:
-        _mk.avx2_4(a_ptr, lda, b_ptr, nb, k4, c_ptr)
+        _mk.avx2_4(a_ptr, lda, b_ptr, nb, k4, c_ptr, accumulate, mode, desc, r0, j0)
     elif mr == 5:
-        _mk.avx2_5(a_ptr, lda, b_ptr, nb, k4, c_ptr)
+        _mk.avx2_5(a_ptr, lda, b_ptr, nb, k4, c_ptr, accumulate, mode, desc, r0, j0)
     elif mr == 6:
-        _mk.avx2_6(a_ptr, lda, b_ptr, nb, k4, c_ptr)
+        _mk.avx2_6(a_ptr, lda, b_ptr, nb, k4, c_ptr, accumulate, mode, desc, r0, j0)
     else:
-        _mk.avx2_7(a_ptr, lda, b_ptr, nb, k4, c_ptr)
+        _mk.avx2_7(a_ptr, lda, b_ptr, nb, k4, c_ptr, accumulate, mode, desc, r0, j0)
 
 
 @kernel
-def _micro_generic(a, a_off, lda, data, b_off, nb, k4, mr, ncol, scratch):
+def _micro_generic(a, a_off, lda, data, b_off, nb, k4, mr, ncol, scratch, accumulate):
     """Plain-Numba twin of the intrinsic microkernels (same packed layout, same bits)."""
-    for r in range(mr):
-        for c in range(NR):
-            scratch[r, c] = 0
+    if not accumulate:
+        for r in range(mr):
+            for c in range(NR):
+                scratch[r, c] = 0
     for g in range(k4):
         bo = b_off + g * nb
         for r in range(mr):
@@ -268,47 +269,78 @@ def _acc_value(raw, col_corr, w_zp, row_term):
 # ---------------------------------------------------------------- driver
 
 @kernel
-def _gemm_items(it0, it1, isa, a, lda, k4, data, n, m, mc, sg, nrb,
+def _gemm_items(it0, it1, isa, a, lda, k4, kc, data, n, m, mc, sg, nrb,
                 mode, col_corr, w_zps, use_rows, row_terms,
-                mult, bias_v, zp_f, lo_f, relu, out_u8, out_f32, out_i32, ldo):
-    """Compute items ``it0 .. it1-1`` (item = ``mc`` rows x ``sg`` strips) and their epilogue."""
+                mult, bias_v, zp_f, lo_f, relu, out_u8, out_f32, out_i32, ldo, desc):
+    """Compute items ``it0 .. it1-1`` (item = ``mc`` rows x ``sg`` strips) and their epilogue.
+
+    K runs in blocks of ``kc`` groups of 4: a block of one weight strip stays in L1 while
+    the item's row tiles sweep it; partial sums wait in ``tiles`` (one 8 x 32 int32 tile
+    per row tile and strip) and each tile's epilogue runs right after its last block.
+    """
     ns = (n + NR - 1) // NR
-    scratch = np.empty((MR, NR), np.int32)
+    ntr = (mc + MR - 1) // MR
+    tiles = np.empty((sg * ntr, MR, NR), np.int32)
     a_base = a.ctypes.data
     b_base = data.ctypes.data
-    c_ptr = scratch.ctypes.data
+    desc_ptr = desc.ctypes.data
     for it in range(it0, it1):
         rb = it % nrb
         s0 = (it // nrb) * sg
-        r_end = min(m, (rb + 1) * mc)
-        for s in range(s0, min(ns, s0 + sg)):
-            j0 = s * NR
-            ncol = min(NR, n - j0)
-            b_off = j0 * k4 * 4
-            nb = 4 * ncol
-            for r0 in range(rb * mc, r_end, MR):
-                mr = min(MR, r_end - r0)
-                if isa == 2:
-                    _micro_vnni(mr, a_base + r0 * lda, lda, b_base + b_off, nb, k4, c_ptr)
-                elif isa == 1:
-                    _micro_avx2(mr, a_base + r0 * lda, lda, b_base + b_off, nb, k4, c_ptr)
-                else:
-                    _micro_generic(a, r0 * lda, lda, data, b_off, nb, k4, mr, ncol, scratch)
-                for r in range(mr):
-                    i = r0 + r
-                    rt = row_terms[i] if use_rows else np.int64(0)
-                    o = i * ldo + j0
-                    # slices keep the epilogue loops simple enough for LLVM to vectorise
-                    sr = scratch[r, :ncol]
-                    cc = col_corr[j0:j0 + ncol]
-                    if mode == 1:
-                        _epi_u8(sr, cc, w_zps[j0:j0 + ncol], rt, use_rows, bias_v[j0:j0 + ncol],
-                                mult[j0:j0 + ncol], zp_f, lo_f, out_u8[o:o + ncol])
-                    elif mode == 2:
-                        _epi_f32(sr, cc, w_zps[j0:j0 + ncol], rt, use_rows, bias_v[j0:j0 + ncol],
-                                 mult[j0:j0 + ncol], relu, out_f32[o:o + ncol])
+        s1 = min(ns, s0 + sg)
+        r_lo = rb * mc
+        r_end = min(m, r_lo + mc)
+        for kb in range(0, k4, kc):
+            kn = min(kc, k4 - kb)
+            last = kb + kn >= k4
+            for s in range(s0, s1):
+                j0 = s * NR
+                ncol = min(NR, n - j0)
+                nb = 4 * ncol
+                b_off = j0 * k4 * 4 + kb * nb
+                for r0 in range(r_lo, r_end, MR):
+                    mr = min(MR, r_end - r0)
+                    tile = tiles[(s - s0) * ntr + (r0 - r_lo) // MR]
+                    a_off = r0 * lda + 4 * kb
+                    # full strips finish inside the microkernel (vector epilogue); a narrow
+                    # last strip and the generic twin finish in the Numba epilogue below
+                    fused = last and ncol == NR
+                    tmode = mode if fused else _mk.MODE_TILE
+                    if isa == 2:
+                        _micro_vnni(mr, a_base + a_off, lda, b_base + b_off, nb, kn,
+                                    tile.ctypes.data, kb > 0, tmode, desc_ptr, r0, j0)
+                    elif isa == 1:
+                        _micro_avx2(mr, a_base + a_off, lda, b_base + b_off, nb, kn,
+                                    tile.ctypes.data, kb > 0, tmode, desc_ptr, r0, j0)
                     else:
-                        _epi_i32(sr, cc, w_zps[j0:j0 + ncol], rt, use_rows, out_i32[o:o + ncol])
+                        fused = False
+                        _micro_generic(a, a_off, lda, data, b_off, nb, kn, mr, ncol, tile,
+                                       kb > 0)
+                    if last and not fused:
+                        _epilogue(tile, r0, mr, j0, ncol, mode, col_corr, w_zps, use_rows,
+                                  row_terms, mult, bias_v, zp_f, lo_f, relu, out_u8, out_f32,
+                                  out_i32, ldo)
+
+
+@kernel(inline="always")
+def _epilogue(tile, r0, mr, j0, ncol, mode, col_corr, w_zps, use_rows, row_terms, mult,
+              bias_v, zp_f, lo_f, relu, out_u8, out_f32, out_i32, ldo):
+    """Zero-point corrections and the mode's output rule for one finished tile."""
+    for r in range(mr):
+        i = r0 + r
+        rt = row_terms[i] if use_rows else np.int64(0)
+        o = i * ldo + j0
+        # slices keep the epilogue loops simple enough for LLVM to vectorise
+        sr = tile[r, :ncol]
+        cc = col_corr[j0:j0 + ncol]
+        if mode == 1:
+            _epi_u8(sr, cc, w_zps[j0:j0 + ncol], rt, use_rows, bias_v[j0:j0 + ncol],
+                    mult[j0:j0 + ncol], zp_f, lo_f, out_u8[o:o + ncol])
+        elif mode == 2:
+            _epi_f32(sr, cc, w_zps[j0:j0 + ncol], rt, use_rows, bias_v[j0:j0 + ncol],
+                     mult[j0:j0 + ncol], relu, out_f32[o:o + ncol])
+        else:
+            _epi_i32(sr, cc, w_zps[j0:j0 + ncol], rt, use_rows, out_i32[o:o + ncol])
 
 
 @kernel(inline="always")
@@ -350,31 +382,41 @@ def _epi_i32(sr, cc, wz, rt, use_rows, out):
 
 
 @kernel(parallel=True)
-def _gemm_parallel(nitems, isa, a, lda, k4, data, n, m, mc, sg, nrb,
+def _gemm_parallel(nchunks, nitems, isa, a, lda, k4, kc, data, n, m, mc, sg, nrb,
                    mode, col_corr, w_zps, use_rows, row_terms,
-                   mult, bias_v, zp_f, lo_f, relu, out_u8, out_f32, out_i32, ldo):
-    for it in prange(nitems):
-        _gemm_items(it, it + 1, isa, a, lda, k4, data, n, m, mc, sg, nrb,
-                    mode, col_corr, w_zps, use_rows, row_terms,
-                    mult, bias_v, zp_f, lo_f, relu, out_u8, out_f32, out_i32, ldo)
+                   mult, bias_v, zp_f, lo_f, relu, out_u8, out_f32, out_i32, ldo, desc):
+    # one contiguous run of items per thread: whole strip groups, so threads share rows
+    # of x but never weight strips
+    for c in prange(nchunks):
+        _gemm_items(c * nitems // nchunks, (c + 1) * nitems // nchunks, isa, a, lda, k4, kc,
+                    data, n, m, mc, sg, nrb, mode, col_corr, w_zps, use_rows, row_terms,
+                    mult, bias_v, zp_f, lo_f, relu, out_u8, out_f32, out_i32, ldo, desc)
+
+
+_KC = 128        # K block (groups of 4) for K > 4 * _KC_MAX: 512 k x 32 columns = 16 KiB
+_KC_MAX = 256    # up to K = 1024 a whole strip (32 KiB) stays in L1: no K blocking
+_MC = 64         # rows per item (8 row tiles)
+_SG = 8          # strips per item
 
 
 def _plan(m, k4, n, threads):
-    """Return ``(mc, sg, nrb, nsg)``: rows per item, strips per item, item grid."""
+    """Return ``(mc, sg, nrb, nsg, kc)``: item rows, strips per item, item grid, K block.
+
+    Strip groups are a multiple of ``threads`` so every thread gets the same number of
+    whole groups (measured on the 2-core development machine, single-core GOPS: see the
+    module docstring).
+    """
     ns = -(-n // NR)
-    mc = min(-(-m // MR) * MR, 128)
+    mc = min(-(-m // MR) * MR, _MC)
     nrb = -(-m // mc)
-    # a group of strips of ~256 KiB stays in L2 while the item's row tiles sweep it
-    sg = max(1, min(ns, (256 << 10) // (k4 * 4 * NR)))
+    kc = k4 if k4 <= _KC_MAX else _KC
+    nsg = -(-ns // _SG)
+    if threads > 1 and ns >= threads:
+        nsg = -(-nsg // threads) * threads
+    nsg = min(nsg, ns)
+    sg = -(-ns // nsg)
     nsg = -(-ns // sg)
-    if threads > 1 and nrb * nsg < 2 * threads:
-        # too few items to keep every thread busy: smaller strip groups
-        sg = max(1, ns // (2 * threads) or 1)
-        nsg = -(-ns // sg)
-        if nrb * nsg < threads and m > MR:
-            mc = -(-(-(-m // threads)) // MR) * MR
-            nrb = -(-m // mc)
-    return mc, sg, nrb, nsg
+    return mc, sg, nrb, nsg, kc
 
 
 _DUMMY = {np.uint8: np.zeros(1, np.uint8), np.float32: np.zeros(1, np.float32),
@@ -417,7 +459,8 @@ def _as_rows(x, k, name, dtype):
 
 
 @kernel
-def _launch(isa, par, a, lda, k, k4, data, n, m, mc, sg, nrb, nsg, mode, x_zp, col_sums,
+def _launch(isa, nchunks, a, lda, k, k4, kc, data, n, m, mc, sg, nrb, nsg, mode, x_zp,
+            col_sums,
             w_zps, any_zp, ws32, per_channel, x_scale, out_scale, bias, has_bias, out_zp,
             relu, out_u8, out_f32, out_i32, ldo):
     """Epilogue parameters, zero-point corrections, then the serial or parallel driver."""
@@ -434,14 +477,35 @@ def _launch(isa, par, a, lda, k, k4, data, n, m, mc, sg, nrb, nsg, mode, x_zp, c
         _row_terms(a, m, k, lda, x_zp, rows)
     zp_f = np.float32(out_zp)
     lo_f = zp_f if relu else np.float32(0.0)
-    if par:
-        _gemm_parallel(nrb * nsg, isa, a, lda, k4, data, n, m, mc, sg, nrb, mode, col_corr,
-                       w_zps, any_zp, rows, mult, bias_v, zp_f, lo_f, relu, out_u8, out_f32,
-                       out_i32, ldo)
+    fl = np.empty(2, np.float32)
+    fl[0] = zp_f
+    fl[1] = lo_f
+    bits = fl.view(np.int32)
+    desc = np.empty(_mk.DESC_SIZE, np.int64)
+    desc[_mk.DESC_COL_CORR] = col_corr.ctypes.data
+    desc[_mk.DESC_W_ZP] = w_zps.ctypes.data
+    desc[_mk.DESC_ROWS] = rows.ctypes.data
+    desc[_mk.DESC_USE_ROWS] = 1 if any_zp else 0
+    desc[_mk.DESC_BIAS] = bias_v.ctypes.data
+    desc[_mk.DESC_MULT] = mult.ctypes.data
+    if mode == _mk.MODE_U8:
+        desc[_mk.DESC_OUT] = out_u8.ctypes.data
+    elif mode == _mk.MODE_F32:
+        desc[_mk.DESC_OUT] = out_f32.ctypes.data
     else:
-        _gemm_items(0, nrb * nsg, isa, a, lda, k4, data, n, m, mc, sg, nrb, mode, col_corr,
-                    w_zps, any_zp, rows, mult, bias_v, zp_f, lo_f, relu, out_u8, out_f32,
-                    out_i32, ldo)
+        desc[_mk.DESC_OUT] = out_i32.ctypes.data
+    desc[_mk.DESC_LDO] = ldo
+    desc[_mk.DESC_RELU] = 1 if relu else 0
+    desc[_mk.DESC_ZP_BITS] = bits[0]
+    desc[_mk.DESC_LO_BITS] = bits[1]
+    if nchunks > 1:
+        _gemm_parallel(nchunks, nrb * nsg, isa, a, lda, k4, kc, data, n, m, mc, sg, nrb, mode,
+                       col_corr, w_zps, any_zp, rows, mult, bias_v, zp_f, lo_f, relu, out_u8,
+                       out_f32, out_i32, ldo, desc)
+    else:
+        _gemm_items(0, nrb * nsg, isa, a, lda, k4, kc, data, n, m, mc, sg, nrb, mode,
+                    col_corr, w_zps, any_zp, rows, mult, bias_v, zp_f, lo_f, relu, out_u8,
+                    out_f32, out_i32, ldo, desc)
 
 
 def _run(mode, a, x_zp, packed, x_scale, out_scale, bias, has_bias, out_zp, relu, out_flat,
@@ -457,10 +521,11 @@ def _run(mode, a, x_zp, packed, x_scale, out_scale, bias, has_bias, out_zp, relu
         ap[:, :k] = a
         a = ap
     threads = get_num_threads()
-    mc, sg, nrb, nsg = _plan(m, k4, n, threads)
+    mc, sg, nrb, nsg, kc = _plan(m, k4, n, threads)
     par = threads > 1 and nrb * nsg > 1 and m * n * k >= _SERIAL_MACS
-    args = (_ISA_CODE[_isa.active()], par, a.reshape(-1), 4 * k4, k, k4, packed.data, n, m,
-            mc, sg, nrb, nsg, mode, x_zp, packed.col_sums, packed.zero_points,
+    nchunks = min(threads, nrb * nsg) if par else 1
+    args = (_ISA_CODE[_isa.active()], nchunks, a.reshape(-1), 4 * k4, k, k4, kc, packed.data,
+            n, m, mc, sg, nrb, nsg, mode, x_zp, packed.col_sums, packed.zero_points,
             packed.any_zero_point, packed.scales_f32, packed.per_channel, x_scale, out_scale,
             bias, has_bias, out_zp, relu,
             out_flat if mode == _MODE_U8 else _DUMMY[np.uint8],
