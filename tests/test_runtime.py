@@ -129,6 +129,14 @@ NOJIT_PROBE = """
             q = numq.quantize_per_channel(x.reshape(8, -1), np.linspace(0.3, 2.0, 8),
                                           np.linspace(-1, 9, 8).astype(np.float32), 0, dt)
             out["pcf_" + name] = [q.int_repr().tolist(), q.dequantize().view(np.int32).tolist()]
+    from numq.kernels import gemm
+    xq = rng.integers(0, 256, (9, 37), dtype=np.uint8)
+    p = gemm.pack_linear_weight(rng.integers(-128, 128, (35, 37), dtype=np.int8),
+                                rng.random(35) + 0.01, rng.integers(-3, 3, 35))
+    out["gemm_u8"] = gemm.qlinear(xq, 0.05, 7, p, rng.standard_normal(35).astype(np.float32),
+                                  0.9, 4, relu=True).tolist()
+    out["gemm_f32"] = gemm.qlinear_dynamic(rng.standard_normal((9, 37)).astype(np.float32), p,
+                                           None).view(np.int32).tolist()
     print(json.dumps(out))
 """
 
@@ -138,7 +146,7 @@ def test_uncompiled_twins_give_the_same_bits():
     # arithmetic): the same bits as the compiled kernels.
     nojit = run_python(NOJIT_PROBE, {"NUMBA_DISABLE_JIT": "1"})
     jit = run_python(NOJIT_PROBE)
-    assert nojit.keys() == jit.keys() and len(jit) == 12
+    assert nojit.keys() == jit.keys() and len(jit) == 14
     for key in jit:
         assert nojit[key] == jit[key], key
 
