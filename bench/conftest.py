@@ -129,8 +129,9 @@ def _throughput_summary(tr, results):
     impls += sorted({i for r in groups.values() for i in r} - set(impls))
     numqs = [i for i in impls if i.startswith("numq")]
     tr.section("numq throughput: ms / GOPS; speed-up = fastest baseline / numq")
-    tr.write_line("cells: median ms / GOPS from the median (GOPS from the min); 'best' = "
-                  "fastest member that is neither numq nor numpy; speed-ups as median (min)")
+    tr.write_line(f"{THREADS} thread(s); cells: median ms / GOPS from the median (GOPS from "
+                  "the min); 'best' = fastest member that is neither numq nor numpy; "
+                  "speed-ups as median (min)")
     head = f"{'group':<44}" + "".join(f" {i[:20]:>20}" for i in impls)
     head += f" {'best':>10}" + "".join(f" {i[:12] + ' vs best':>20}" for i in numqs)
     head += f" {'numq vs numpy':>14} {'other':>6}"

@@ -25,6 +25,7 @@ depthwise kernel sums pairs of uint8 x int8 products in saturating int16 (~4% of
 case's outputs differ from the exact result, by up to ~115 codes): its check models that. ``extra_info["gops"]`` =
 ``2 * N * C_out * OH * OW * (C_in / groups) * kh * kw / median``.
 """
+import numba
 import numpy as np
 import pytest
 
@@ -34,7 +35,9 @@ pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::Deprecat
 
 X_SCALE, X_ZP = 8.0 / 255, 128
 OUT_ZP = 128
-THREADS = 2
+# as conftest.py: 2 threads, or fewer if this process may use fewer CPUs (Numba sizes its
+# pool from the CPU affinity mask)
+THREADS = min(2, numba.config.NUMBA_NUM_THREADS)
 
 
 class Case:

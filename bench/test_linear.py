@@ -11,11 +11,12 @@ One group per op and shape ``(M, K, N)``: ``M`` in {1, 16, 64, 256, 512} rows ti
 - ``ort``: onnxruntime on an in-memory ONNX model: ``QLinearMatMul`` (static; uint8 x
   int8, per-column weight scales, no bias: ONNX's op has none) or
   ``DynamicQuantizeLinear`` + ``MatMulInteger`` + scale + bias (dynamic; ORT fuses it into
-  its ``DynamicQuantizeMatMul``). ``intra_op_num_threads=2``, ``inter_op 1``, thread
+  its ``DynamicQuantizeMatMul``). ``intra_op_num_threads=THREADS``, ``inter_op 1``, thread
   spinning off (``session.intra_op.allow_spinning = 0``).
 - ``numpy``: float32 ``x @ w.T`` of the same shape (what a NumPy user would write).
 
-Everything runs on 2 threads. Static weights are per-channel symmetric qint8 (torch's
+Everything runs on 2 threads (fewer if the process's CPU affinity allows fewer: numq,
+torch, ORT all use ``THREADS``). Static weights are per-channel symmetric qint8 (torch's
 x86 default qconfig); dynamic weights are per-tensor symmetric qint8 (the default of
 ``quantize_dynamic``). Every member's output is checked once per group before timing:
 numq and torch static results must equal a NumPy evaluation of NUMERICS.md's formula
@@ -28,6 +29,7 @@ bit for bit, numq's dynamic result must equal torch's, ORT's static result must 
 import tracemalloc
 import warnings
 
+import numba
 import numpy as np
 import pytest
 
@@ -42,7 +44,9 @@ IMPLS = ["numq", "numq-layer", "torch", "ort", "numpy"]
 
 X_SCALE, X_ZP = 8.0 / 255, 128          # standard-normal activations fill the range
 OUT_SCALE, OUT_ZP = 0.04, 128           # outputs have unit variance, a few clamp
-THREADS = 2
+# as conftest.py: 2 threads, or fewer if this process may use fewer CPUs (Numba sizes its
+# pool from the CPU affinity mask)
+THREADS = min(2, numba.config.NUMBA_NUM_THREADS)
 
 _cache = {}
 
