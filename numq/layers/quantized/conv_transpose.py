@@ -64,7 +64,7 @@ class _ConvTransposeNd(_ConvNd):
         codes = np.ascontiguousarray(w._int, dtype=np.int8)
         if w.qscheme() is per_tensor_affine:
             s, z = w.q_scale(), w.q_zero_point()
-            kernel = pack_conv_transpose_weight(codes, s, z, G)
+            kernel = pack_conv_transpose_weight(codes, s, z, G, *self._geometry())
         else:
             if w.q_per_channel_axis() != 1:
                 raise ValueError(
@@ -74,8 +74,13 @@ class _ConvTransposeNd(_ConvNd):
                     f"or ch_axis=1")
             s, z = w.q_per_channel_scales(), w.q_per_channel_zero_points()
             # output channel g * OC/groups + j uses the weight's channel j
-            kernel = pack_conv_transpose_weight(codes, np.tile(s, G), np.tile(z, G), G)
+            kernel = pack_conv_transpose_weight(codes, np.tile(s, G), np.tile(z, G), G,
+                                                *self._geometry())
         return _Packed(kernel, s, z, b)
+
+    def _geometry(self):
+        # the per-phase sub-kernels depend on these: packed now, not on the first call
+        return self.stride, self.padding, self.dilation
 
     def _unpack(self):
         p = self._packed_params

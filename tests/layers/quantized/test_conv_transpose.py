@@ -4,6 +4,8 @@ Integer results are compared for exact equality with the scatter reference in
 ``reference_conv_transpose.py`` (int64 accumulation, written independently of the
 kernel's gather).
 """
+from unittest import mock
+
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -68,6 +70,7 @@ CASES = [
     (2, 2, 8, 6, 3, 2, 2, 1, 2, (1, 1)),               # one input pixel
     (2, 4, 4, 3, 1, 1, (1, 1), 2, 1, (6, 6)),          # output_padding < dilation only
     (2, 2, 3, 2, 2, 0, 2, 1, 1, (3, 3)),               # output_padding >= stride (torch allows)
+    (2, 5, 4, 2, 2, 0, 0, 1, 1, (4, 3)),               # k == s: every phase is a 1x1 conv
     (1, 4, 6, 5, 3, 2, 1, 1, 2, (7,)),
     (1, 3, 3, 1, 1, 0, 0, 1, 1, (9,)),
     (1, 8, 2, 4, 2, 3, 1, 3, 1, (11,)),
@@ -76,9 +79,17 @@ CASES = [
 ]
 
 
+@pytest.fixture(params=["phases", "col2im"])
+def method(request, monkeypatch):
+    """Force one of the kernel's two methods (it normally picks by taps per phase)."""
+    use = request.param == "phases"
+    monkeypatch.setattr(K, "_use_phases", lambda kernel_size, stride: use)
+    return request.param
+
+
 @pytest.mark.parametrize("per_channel", [False, True], ids=["per_tensor", "per_channel"])
 @pytest.mark.parametrize("case", CASES, ids=[f"c{i}" for i in range(len(CASES))])
-def test_layer_matches_reference(case, per_channel):
+def test_layer_matches_reference(case, per_channel, method):
     rank, IC, OC, ks, s, p, op, d, G, spatial = case
     _check_layer(rank, IC, OC, ks, s, p, op, d, G, per_channel, spatial,
                  bias=(CASES.index(case) % 3 != 2), seed=CASES.index(case))
@@ -89,8 +100,9 @@ def test_layer_matches_reference(case, per_channel):
        icg=st.integers(1, 3), ocg=st.integers(1, 3), k=st.tuples(st.integers(1, 4), st.integers(1, 4)),
        s=st.tuples(st.integers(1, 3), st.integers(1, 3)),
        d=st.tuples(st.integers(1, 2), st.integers(1, 2)),
-       hw=st.tuples(st.integers(1, 6), st.integers(1, 6)), per_channel=st.booleans())
-def test_int32_accumulators_property(seed, G, icg, ocg, k, s, d, hw, per_channel):
+       hw=st.tuples(st.integers(1, 6), st.integers(1, 6)), per_channel=st.booleans(),
+       phases=st.booleans())
+def test_int32_accumulators_property(seed, G, icg, ocg, k, s, d, hw, per_channel, phases):
     rng = np.random.default_rng(seed)
     p = tuple(int(rng.integers(0, di * (ki - 1) + 1)) for ki, di in zip(k, d))
     op = tuple(int(rng.integers(0, max(si, di))) for si, di in zip(s, d))
@@ -102,16 +114,17 @@ def test_int32_accumulators_property(seed, G, icg, ocg, k, s, d, hw, per_channel
     packed = K.pack_conv_transpose_weight(codes, ws, wz, G)
     xc = rng.integers(0, 256, (2, IC) + hw).astype(np.uint8)
     xzp = int(rng.integers(0, 256))
-    acc = K.qconv_transpose_int32(np.ascontiguousarray(np.moveaxis(xc, 1, -1)), xzp, packed,
-                                  s, p, op, d)
+    with mock.patch.object(K, "_use_phases", lambda kernel_size, stride: phases):
+        acc = K.qconv_transpose_int32(np.ascontiguousarray(np.moveaxis(xc, 1, -1)), xzp,
+                                      packed, s, p, op, d)
     want = conv_transpose_acc_ref(xc, xzp, codes, wz, s, p, op, d, G)
     assert acc.dtype == np.int32
     np.testing.assert_array_equal(np.moveaxis(acc, -1, 1), want)
 
 
-def test_parallel_col2im_matches_reference():
-    # 16 channels x 66 x 66 output: above the serial threshold, so col2im (fused with
-    # the epilogue, and alone for the int32 API) runs in prange
+def test_parallel_paths_match_reference(method):
+    # 16 channels x 66 x 66 output: above the serial thresholds, so im2col / col2im run
+    # in prange
     _check_layer(2, 8, 16, 4, 2, 1, 1, 1, 2, True, (33, 33), N=1, seed=7)
     rng = np.random.default_rng(8)
     _, codes, ws, wz = _weight(rng, 8, 8, (4, 4), True, 2)
@@ -132,9 +145,12 @@ def test_kernel_api_round_trip_and_out():
     assert packed.per_channel and packed.out_channels == 6 and packed.kernel_size == (3, 3)
     x = rng.integers(0, 256, (1, 5, 4, 4)).astype(np.uint8)
     out = np.empty((1, 11, 9, 6), np.uint8)
+    assert not packed.plans  # no geometry given: the sub-kernels are packed on first use
     r = K.qconv_transpose(x, 0.1, 100, packed, None, 0.5, 10, (2, 2), (0, 0), (0, 0), (1, 1),
                           out=out)
-    assert r is out
+    assert r is out and len(packed.plans) == 1
+    eager = K.pack_conv_transpose_weight(codes, ws, wz, 2, (2, 2), (0, 0), (1, 1))
+    assert list(eager.plans) == list(packed.plans)
     want = requantize_ref(conv_transpose_acc_ref(np.moveaxis(x, -1, 1), 100, codes, wz,
                                                  (2, 2), (0, 0), (0, 0), (1, 1), 2),
                           0.1, ws, True, None, 0.5, 10)
