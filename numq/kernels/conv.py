@@ -6,8 +6,8 @@ pack_conv_weight(weight_q, scales, zero_points, groups) -> PackedConvWeight
     Prepack int8 codes ``(OC, C/groups, *kernel)`` once: per group a GEMM weight
     (:func:`numq.kernels.gemm.pack_linear_weight`) whose K order is window tap major,
     channel minor (the order of :func:`numq.kernels.im2col_u8.im2col_u8`), or, for a
-    depthwise convolution (one input channel per group), ``w - w_zp`` as int32
-    ``(taps, OC)`` for :func:`numq.kernels.depthwise.depthwise_acc`.
+    depthwise convolution (one input channel per group), ``w - w_zp`` as int16
+    ``(taps, OC)`` for :func:`numq.kernels.depthwise.depthwise_requant`.
 unpack_conv_weight(packed) -> int8 codes, exactly as given to ``pack_conv_weight``.
 qconv(x_q, x_scale, x_zero_point, packed, bias, stride, padding, dilation, out_scale,
       out_zero_point, relu=False) -> uint8 (N, OC, *out_spatial)
@@ -21,8 +21,8 @@ convolution reads that view with channel stride 1, so layers chain without a lay
 conversion. An input with another layout is read in place (small ``C``) or first
 copied to channels-last by a tiled transpose (:func:`to_channels_last`).
 
-- depthwise (``groups == C``): direct kernel, then the static requantization epilogue
-  (:func:`numq.kernels.gemm.requantize`);
+- depthwise (``groups == C``): direct kernel with the static requantization epilogue
+  fused (:func:`numq.kernels.depthwise.depthwise_requant`);
 - 1x1, stride 1, no padding, one group, channels-last input: the input *is* the GEMM's
   ``(M, C)`` matrix, no im2col;
 - otherwise: im2col into uint8 ``(groups, M, K_g)`` with padding filled with the input
@@ -37,7 +37,7 @@ bias, torch's epilogue. Results do not depend on the thread count or the chunkin
 import numpy as np
 
 from .._threads import parallel_region
-from .depthwise import depthwise_acc
+from .depthwise import depthwise_requant
 from .im2col_u8 import im2col_u8, to_channels_last
 from .quantize import PARALLEL_MIN
 
@@ -68,7 +68,7 @@ class PackedConvWeight:
     kernel_size : tuple of int (the rank's own length)
     depthwise : bool; multiplier : int (OC / groups when depthwise)
     gemm : tuple of per-group ``PackedLinearWeight`` (None when depthwise)
-    dw : int32 (taps, OC) ``w - w_zp`` (None unless depthwise)
+    dw : int16 (taps, OC) ``w - w_zp`` (None unless depthwise)
     """
 
     __slots__ = ("weight_q", "scales", "zero_points", "per_channel", "groups",
@@ -112,11 +112,16 @@ def pack_conv_weight(weight_q, scales, zero_points, groups=1):
     p.multiplier = OC // groups
     p.gemm = p.dw = None
     if p.depthwise:
+        # int16 halves the weight traffic; |w - w_zp| <= 255 fits
         p.dw = np.ascontiguousarray(
-            (w.reshape(OC, taps).astype(np.int32) - z[:, None]).T)
+            (w.reshape(OC, taps).astype(np.int16) - z[:, None].astype(np.int16)).T)
         return p
-    # (OC, Cg, *k) -> (OC, *k, Cg): window tap major, channel minor, like im2col_u8
-    wk = np.ascontiguousarray(np.moveaxis(w, 1, -1)).reshape(OC, taps * Cg)
+    # (OC, Cg, *k) -> (OC, *k, Cg): window tap major, channel minor, like im2col_u8;
+    # K padded with zero weights to a multiple of 4 (the GEMM reads 4-byte groups: an
+    # im2col row of that length needs no copy, and its padding columns hold x_zp)
+    K = taps * Cg
+    wk = np.zeros((OC, -(-K // 4) * 4), np.int8)
+    wk[:, :K] = np.moveaxis(w, 1, -1).reshape(OC, K)
     g = _gemm()
     OCg = OC // groups
     packs = []
@@ -164,7 +169,8 @@ def _channels_last_copy(x, parallel):
     sp = x.shape[2:]
     P = int(np.prod(sp))
     out = np.empty((N,) + tuple(sp) + (C,), np.uint8)
-    to_channels_last(x.reshape(N, C, P), out.reshape(N, P, C), parallel)
+    # a view that is not C-contiguous NCHW is first gathered by NumPy (rare)
+    to_channels_last(np.ascontiguousarray(x).reshape(N, C, P), out.reshape(N, P, C), parallel)
     return np.moveaxis(out, -1, 1)
 
 
@@ -211,20 +217,26 @@ def qconv(x_q, x_scale, x_zero_point, packed, bias, stride, padding, dilation, o
     in3, out3 = _pad3(in_sp, 1), _pad3(out_sp, 1)
     g = _gemm()
     if packed.depthwise:
+        # the epilogue parameters come from the GEMM engine (one home for the formula)
+        mult = np.empty(OC, np.float32)
+        bias_s = np.empty(OC, np.float32)
+        has_b = bias is not None
+        g._requant_params(float(x_scale), packed.scales.astype(np.float32),
+                          packed.per_channel,
+                          np.ascontiguousarray(bias, np.float32) if has_b else mult, has_b,
+                          float(out_scale), mult, bias_s)
         xf, xs = _flat_input(x)
-        acc = np.empty((M, OC), np.int32)
         with parallel_region():
-            depthwise_acc(xf, xs, in3, out3, k3, s3, p3, d3, packed.multiplier,
-                          x_zero_point, packed.dw, acc, big)
-        sc = packed.scales if packed.per_channel else float(packed.scales[0])
-        g.requantize(acc, x_scale, sc, packed.per_channel, bias, out_scale, out_zero_point,
-                     relu=relu, out=out2d)
+            depthwise_requant(xf, xs, in3, out3, k3, s3, p3, d3, packed.multiplier,
+                              x_zero_point, packed.dw, mult, bias_s, out_zero_point, relu,
+                              out2d, big)
         return result
     G = packed.groups
     OCg = OC // G
     biases = [None if bias is None else np.ascontiguousarray(bias[i * OCg:(i + 1) * OCg])
               for i in range(G)]
-    one_by_one = (k3 == (1, 1, 1) and s3 == (1, 1, 1) and p3 == (0, 0, 0) and G == 1)
+    one_by_one = (k3 == (1, 1, 1) and s3 == (1, 1, 1) and p3 == (0, 0, 0) and G == 1
+                  and packed.gemm[0].k == C)
     if one_by_one:
         xm = np.moveaxis(x, 1, -1)
         if not xm.flags.c_contiguous:
@@ -232,8 +244,7 @@ def qconv(x_q, x_scale, x_zero_point, packed, bias, stride, padding, dilation, o
         g.qlinear(xm.reshape(M, C), x_scale, x_zero_point, packed.gemm[0], biases[0],
                   out_scale, out_zero_point, relu=relu, out=out2d)
         return result
-    taps = k3[0] * k3[1] * k3[2]
-    Kg = taps * (C // G)
+    Kg = packed.gemm[0].k  # taps * C/G rounded up to a multiple of 4
     per_sample = M // N
     chunk = max(1, min(N, _CHUNK_BYTES // max(1, G * per_sample * Kg)))
     cols = np.empty((G, chunk * per_sample, Kg), np.uint8)
@@ -247,7 +258,7 @@ def qconv(x_q, x_scale, x_zero_point, packed, bias, stride, padding, dilation, o
         # the chunk's samples start n0 * sn elements into the flat input
         sub = xf[n0 * xs[0]:]
         with parallel_region():
-            im2col_u8(sub, xs, in3, out3, k3, s3, p3, d3, G, x_zero_point, cview,
+            im2col_u8(sub, xs, in3, out3, k3, s3, p3, d3, G, C // G, x_zero_point, cview,
                       big and cview.size >= PARALLEL_MIN)
         for i in range(G):
             g.qlinear(cview[i], x_scale, x_zero_point, packed.gemm[i], biases[i], out_scale,

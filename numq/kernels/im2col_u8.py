@@ -3,7 +3,7 @@
 Public kernels
 --------------
 im2col_u8(xf, xs, in_size, out_size, kernel_size, stride, padding, dilation, groups,
-          x_zero_point, cols, parallel)
+          group_channels, x_zero_point, cols, parallel)
     Unfold a uint8 input, given as a flat buffer ``xf`` and element strides ``xs`` of
     its ``(N, D, H, W, C)`` logical view, into ``cols`` ``(groups, M, K_g)`` with
     ``M = N*OD*OH*OW`` (output positions in channels-last order) and
@@ -14,7 +14,7 @@ im2col_u8(xf, xs, in_size, out_size, kernel_size, stride, padding, dilation, gro
     dequantizes to exactly 0, as in torch). This column order (window tap major,
     channel minor) is the order of :func:`numq.kernels.conv.pack_conv_weight`.
 to_channels_last(x, out, parallel)
-    Copy a ``(N, C, P)`` uint8 array (any strides) into a C-contiguous ``(N, P, C)``.
+    Copy a C-contiguous ``(N, C, P)`` uint8 array into a C-contiguous ``(N, P, C)``.
 
 Taking the input as a flat buffer plus strides lets one compiled kernel read NCHW,
 channels-last and any other view of a QTensor without a copy: the common case (the
@@ -37,9 +37,9 @@ __all__ = ["im2col_u8", "to_channels_last"]
 
 @kernel
 def _im2col_line(xf, xs, in_size, out_size, kernel_size, stride, padding, dilation,
-                 groups, zp, cf, M, Kg, line):
+                 groups, Cg, zp, cf, M, Kg, line):
     """All ``OW`` rows of output line ``line = (n*OD + od)*OH + oh``, every group
-    (``cf`` is the flat ``(groups, M, Kg)`` buffer)."""
+    (``cf`` is the flat ``(groups, M, Kg)`` buffer; columns past ``taps*Cg`` get ``zp``)."""
     sn, sd_, sh_, sw_, sc = xs
     D, H, W = in_size
     OD, OH, OW = out_size
@@ -47,7 +47,7 @@ def _im2col_line(xf, xs, in_size, out_size, kernel_size, stride, padding, dilati
     std, sth, stw = stride
     pd, ph, pw = padding
     dd, dh, dw = dilation
-    Cg = Kg // (kd * kh * kw)
+    K = kd * kh * kw * Cg
     oh = line % OH
     t = line // OH
     od = t % OD
@@ -78,35 +78,40 @@ def _im2col_line(xf, xs, in_size, out_size, kernel_size, stride, padding, dilati
                         else:
                             for c in range(Cg):
                                 cf[d0 + np.uint64(c)] = xf[s0 + np.uint64(c * sc)]
+            for c in range(K, Kg):
+                cf[dst + np.uint64(c)] = zpu
 
 
 @kernel
 def _im2col_serial(xf, xs, in_size, out_size, kernel_size, stride, padding, dilation,
-                   groups, zp, cf, M, Kg):
+                   groups, Cg, zp, cf, M, Kg):
     for line in range(M // out_size[2]):
         _im2col_line(xf, xs, in_size, out_size, kernel_size, stride, padding, dilation,
-                     groups, zp, cf, M, Kg, line)
+                     groups, Cg, zp, cf, M, Kg, line)
 
 
 @kernel(parallel=True)
 def _im2col_parallel(xf, xs, in_size, out_size, kernel_size, stride, padding, dilation,
-                     groups, zp, cf, M, Kg):
+                     groups, Cg, zp, cf, M, Kg):
     for line in prange(M // out_size[2]):
         _im2col_line(xf, xs, in_size, out_size, kernel_size, stride, padding, dilation,
-                     groups, zp, cf, M, Kg, line)
+                     groups, Cg, zp, cf, M, Kg, line)
 
 
 def im2col_u8(xf, xs, in_size, out_size, kernel_size, stride, padding, dilation, groups,
-              x_zero_point, cols, parallel=False):
+              group_channels, x_zero_point, cols, parallel=False):
     """Fill ``cols`` ``(groups, M, K_g)`` uint8 (C-contiguous) with the channels-last
     im2col of the input (see the module docstring); returns ``cols``.
 
     ``xf`` is a 1-d uint8 array from which element ``(n, d, h, w, c)`` of the input is
     ``xf[n*xs[0] + d*xs[1] + h*xs[2] + w*xs[3] + c*xs[4]]`` (strides >= 0, in elements).
     All size arguments are 3-tuples of Python ints; ``padding`` holds the leading pads.
+    ``group_channels`` is ``C_g``; a row of ``cols`` may be longer than ``kd*kh*kw*C_g``
+    (the GEMM reads K in groups of 4): the extra columns are set to ``x_zero_point``,
+    which contributes exactly 0 to every accumulator.
     """
     args = (xf, xs, in_size, out_size, kernel_size, stride, padding, dilation, int(groups),
-            int(x_zero_point), cols.reshape(-1), int(cols.shape[1]), int(cols.shape[2]))
+            int(group_channels), int(x_zero_point), cols.reshape(-1), int(cols.shape[1]), int(cols.shape[2]))
     if parallel and cols.shape[1] // out_size[2] > 1:
         _im2col_parallel(*args)
     else:
@@ -118,37 +123,38 @@ _TILE = 64
 
 
 @kernel
-def _transpose_tile(x, out, n, p0, p1):
-    C = x.shape[1]
+def _transpose_tile(xf, of, C, P, n, p0, p1):
+    """Positions ``p0 .. p1`` of sample ``n``: ``of[(n*P + p)*C + c] = xf[(n*C + c)*P + p]``,
+    in 64-channel blocks (flat arrays, unsigned indices: see :func:`_im2col_line`)."""
+    base = n * C * P
     for c0 in range(0, C, _TILE):
         c1 = min(C, c0 + _TILE)
         for p in range(p0, p1):
+            o = np.uint64(base + p * C)
             for c in range(c0, c1):
-                out[n, p, c] = x[n, c, p]
+                of[o + np.uint64(c)] = xf[np.uint64(base + c * P + p)]
 
 
 @kernel
-def _to_cl_serial(x, out):
-    N, C, P = x.shape
+def _to_cl_serial(xf, of, N, C, P):
     for n in range(N):
         for p0 in range(0, P, _TILE):
-            _transpose_tile(x, out, n, p0, min(P, p0 + _TILE))
+            _transpose_tile(xf, of, C, P, n, p0, min(P, p0 + _TILE))
 
 
 @kernel(parallel=True)
-def _to_cl_parallel(x, out):
-    N, C, P = x.shape
+def _to_cl_parallel(xf, of, N, C, P):
     tiles = (P + _TILE - 1) // _TILE
     for i in prange(N * tiles):
         n = i // tiles
         p0 = (i % tiles) * _TILE
-        _transpose_tile(x, out, n, p0, min(P, p0 + _TILE))
+        _transpose_tile(xf, of, C, P, n, p0, min(P, p0 + _TILE))
 
 
 def to_channels_last(x, out, parallel=False):
-    """Copy ``x`` ``(N, C, P)`` uint8 into ``out`` ``(N, P, C)`` (C-contiguous); returns ``out``.
-
-    Tiles of 64 positions x 64 channels keep both sides of the copy in cache.
+    """Copy C-contiguous ``x`` ``(N, C, P)`` uint8 into C-contiguous ``out`` ``(N, P, C)``;
+    returns ``out``. Tiles of 64 positions x 64 channels keep both sides in cache.
     """
-    (_to_cl_parallel if parallel else _to_cl_serial)(x, out)
+    N, C, P = x.shape
+    (_to_cl_parallel if parallel else _to_cl_serial)(x.reshape(-1), out.reshape(-1), N, C, P)
     return out
