@@ -195,7 +195,8 @@ def _im2col_rows(x, offd, offh, offw, c0, T, x_zp, lo, hi, cols):
     ``cols.shape[1] / taps`` channels from ``c0``: ``x[n, td + offd[a], th + offh[b],
     tw + offw[c], c0 + ic]``, or ``x_zp`` outside the input.
     """
-    ID, IH, IW = x.shape[1], x.shape[2], x.shape[3]
+    N, ID, IH, IW, IC = x.shape
+    x2 = x.reshape(-1, IC)
     Td, Th, Tw = T[0], T[1], T[2]
     cg = cols.shape[1] // (offd.size * offh.size * offw.size)
     z = np.uint8(x_zp)
@@ -208,13 +209,17 @@ def _im2col_rows(x, offd, offh, offw, c0, T, x_zp, lo, hi, cols):
         j = 0
         for a in range(offd.size):
             i_d = td + offd[a]
+            ok_d = 0 <= i_d < ID
             for b in range(offh.size):
                 i_h = th + offh[b]
+                ok = ok_d and 0 <= i_h < IH
+                pix = ((n * ID + i_d) * IH + i_h) * IW
                 for c in range(offw.size):
                     i_w = tw + offw[c]
+                    # 2-d row slices starting at 0: LLVM vectorises these copies
                     dst = row[j:j + cg]
-                    if 0 <= i_d < ID and 0 <= i_h < IH and 0 <= i_w < IW:
-                        src = x[n, i_d, i_h, i_w, c0:c0 + cg]
+                    if ok and 0 <= i_w < IW:
+                        src = x2[pix + i_w, c0:c0 + cg]
                         for q in range(cg):
                             dst[q] = src[q]
                     else:
