@@ -393,10 +393,12 @@ def _gemm_parallel(nchunks, nitems, isa, a, lda, k4, kc, data, n, m, mc, sg, nrb
                     mult, bias_v, zp_f, lo_f, relu, out_u8, out_f32, out_i32, ldo, desc)
 
 
+# Blocking, chosen by round-robin timing of the alternatives on the 2-core development
+# machine (differences of 5-10%; the machine's own speed varies more than that over time).
 _KC = 128        # K block (groups of 4) for K > 4 * _KC_MAX: 512 k x 32 columns = 16 KiB
-_KC_MAX = 256    # up to K = 1024 a whole strip (32 KiB) stays in L1: no K blocking
-_MC = 64         # rows per item (8 row tiles)
-_SG = 8          # strips per item
+_KC_MAX = 128    # up to K = 512 a whole strip (16 KiB) stays in L1: no K blocking
+_MC = 128        # rows per item (16 row tiles share each weight block)
+_SG = 4          # strips per item
 
 
 def _plan(m, k4, n, threads):
