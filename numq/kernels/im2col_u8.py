@@ -37,9 +37,15 @@ __all__ = ["im2col_u8", "to_channels_last"]
 
 @kernel
 def _im2col_line(xf, xs, in_size, out_size, kernel_size, stride, padding, dilation,
-                 groups, Cg, zp, cf, M, Kg, line):
+                 groups, Cg, zpv, cf, M, Kg, line):
     """All ``OW`` rows of output line ``line = (n*OD + od)*OH + oh``, every group
-    (``cf`` is the flat ``(groups, M, Kg)`` buffer; columns past ``taps*Cg`` get ``zp``)."""
+    (``cf`` is the flat ``(groups, M, Kg)`` buffer; columns past ``taps*Cg`` get ``zpv``).
+
+    Element-type generic: the caller may pass uint64 views of both buffers with every
+    size and stride divided by 8 (and ``zpv`` the zero point repeated in 8 bytes), so
+    runs of channels move 8 bytes at a time. A kernel row whose taps are adjacent in
+    the input (dilation 1, one group) and all inside is copied as one run.
+    """
     sn, sd_, sh_, sw_, sc = xs
     D, H, W = in_size
     OD, OH, OW = out_size
@@ -52,26 +58,42 @@ def _im2col_line(xf, xs, in_size, out_size, kernel_size, stride, padding, dilati
     t = line // OH
     od = t % OD
     n = t // OD
-    zpu = np.uint8(zp)
+    adjacent = sc == 1 and dw * sw_ == Cg
     for g in range(groups):
         gbase = g * M * Kg
         c0 = g * Cg
         for ow in range(OW):
             dst = np.uint64(gbase + (line * OW + ow) * Kg)
+            iw0 = ow * stw - pw
+            row_in = iw0 >= 0 and iw0 + (kw - 1) * dw < W
             col = 0
             for a in range(kd):
                 i_d = od * std - pd + a * dd
                 for b in range(kh):
                     i_h = oh * sth - ph + b * dh
+                    if i_d < 0 or i_d >= D or i_h < 0 or i_h >= H:
+                        d0 = dst + np.uint64(col)
+                        for c in range(kw * Cg):
+                            cf[d0 + np.uint64(c)] = zpv
+                        col += kw * Cg
+                        continue
+                    base = n * sn + i_d * sd_ + i_h * sh_ + c0 * sc
+                    if adjacent and row_in:
+                        d0 = dst + np.uint64(col)
+                        s0 = np.uint64(base + iw0 * sw_)
+                        for c in range(kw * Cg):
+                            cf[d0 + np.uint64(c)] = xf[s0 + np.uint64(c)]
+                        col += kw * Cg
+                        continue
                     for e in range(kw):
-                        i_w = ow * stw - pw + e * dw
+                        i_w = iw0 + e * dw
                         d0 = dst + np.uint64(col)
                         col += Cg
-                        if i_d < 0 or i_d >= D or i_h < 0 or i_h >= H or i_w < 0 or i_w >= W:
+                        if i_w < 0 or i_w >= W:
                             for c in range(Cg):
-                                cf[d0 + np.uint64(c)] = zpu
+                                cf[d0 + np.uint64(c)] = zpv
                             continue
-                        s0 = np.uint64(n * sn + i_d * sd_ + i_h * sh_ + i_w * sw_ + c0 * sc)
+                        s0 = np.uint64(base + i_w * sw_)
                         if sc == 1:
                             for c in range(Cg):
                                 cf[d0 + np.uint64(c)] = xf[s0 + np.uint64(c)]
@@ -79,23 +101,23 @@ def _im2col_line(xf, xs, in_size, out_size, kernel_size, stride, padding, dilati
                             for c in range(Cg):
                                 cf[d0 + np.uint64(c)] = xf[s0 + np.uint64(c * sc)]
             for c in range(K, Kg):
-                cf[dst + np.uint64(c)] = zpu
+                cf[dst + np.uint64(c)] = zpv
 
 
 @kernel
 def _im2col_serial(xf, xs, in_size, out_size, kernel_size, stride, padding, dilation,
-                   groups, Cg, zp, cf, M, Kg):
+                   groups, Cg, zpv, cf, M, Kg):
     for line in range(M // out_size[2]):
         _im2col_line(xf, xs, in_size, out_size, kernel_size, stride, padding, dilation,
-                     groups, Cg, zp, cf, M, Kg, line)
+                     groups, Cg, zpv, cf, M, Kg, line)
 
 
 @kernel(parallel=True)
 def _im2col_parallel(xf, xs, in_size, out_size, kernel_size, stride, padding, dilation,
-                     groups, Cg, zp, cf, M, Kg):
+                     groups, Cg, zpv, cf, M, Kg):
     for line in prange(M // out_size[2]):
         _im2col_line(xf, xs, in_size, out_size, kernel_size, stride, padding, dilation,
-                     groups, Cg, zp, cf, M, Kg, line)
+                     groups, Cg, zpv, cf, M, Kg, line)
 
 
 def im2col_u8(xf, xs, in_size, out_size, kernel_size, stride, padding, dilation, groups,
@@ -110,9 +132,20 @@ def im2col_u8(xf, xs, in_size, out_size, kernel_size, stride, padding, dilation,
     (the GEMM reads K in groups of 4): the extra columns are set to ``x_zero_point``,
     which contributes exactly 0 to every accumulator.
     """
+    Cg, Kg, M = int(group_channels), int(cols.shape[2]), int(cols.shape[1])
+    cf = cols.reshape(-1)
+    zpv = np.uint8(x_zero_point)
+    # 8 bytes at a time when every offset is a whole number of words
+    if (xs[4] == 1 and Cg % 8 == 0 and Kg % 8 == 0 and all(v % 8 == 0 for v in xs[:4])
+            and xf.ctypes.data % 8 == 0 and cf.ctypes.data % 8 == 0):
+        xf = xf[:xf.size // 8 * 8].view(np.uint64)
+        cf = cf.view(np.uint64)
+        xs = tuple(v // 8 for v in xs[:4]) + (1,)
+        Cg, Kg = Cg // 8, Kg // 8
+        zpv = np.uint64(int(x_zero_point) * 0x0101010101010101)
     args = (xf, xs, in_size, out_size, kernel_size, stride, padding, dilation, int(groups),
-            int(group_channels), int(x_zero_point), cols.reshape(-1), int(cols.shape[1]), int(cols.shape[2]))
-    if parallel and cols.shape[1] // out_size[2] > 1:
+            Cg, zpv, cf, M, Kg)
+    if parallel and M // out_size[2] > 1:
         _im2col_parallel(*args)
     else:
         _im2col_serial(*args)

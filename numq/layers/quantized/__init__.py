@@ -8,3 +8,5 @@ from . import dynamic, functional
 from .linear import Linear, LinearPackedParams
 
 __all__ = ["Linear", "LinearPackedParams", "dynamic", "functional"]
+from .conv import Conv1d, Conv2d, Conv3d  # noqa: E402
+__all__ += ["Conv1d", "Conv2d", "Conv3d"]

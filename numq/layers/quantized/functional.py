@@ -6,3 +6,5 @@ here.
 from ._functional_linear import linear
 
 __all__ = ["linear"]
+from ._functional_conv import conv1d, conv2d, conv3d  # noqa: E402
+__all__ += ["conv1d", "conv2d", "conv3d"]
