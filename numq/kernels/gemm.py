@@ -30,9 +30,9 @@ from .._threads import get_num_threads, parallel_region
 from . import _gemm_micro as _mk
 from ._fma import fma32
 from ._jit import kernel
-from .qparams import choose_qparams_dynamic, choose_qparams_dynamic_range
-from .quantize import quantize_per_tensor_f32
-from .reduce import minmax_f32
+from .qparams import dynamic_qparams_core
+from .quantize import PARALLEL_MIN, _qpt8, _qpt8_par
+from .reduce import _minmax_parallel, _minmax_serial, _minmax_serial_merge
 
 __all__ = ["PackedLinearWeight", "pack_linear_weight", "unpack_linear_weight",
            "qlinear", "qlinear_int32", "qlinear_dynamic", "requantize", "K_MAX"]
@@ -654,6 +654,35 @@ def _requantize_rows(acc, mult, bias_s, zp_f, lo_f, out, ldo):
             out[i * ldo + j] = np.uint8(y)
 
 
+@kernel
+def _dynamic_quantize(x, qmax, nchunks, out):
+    """min/max of ``x``, fbgemm's qparams over ``[0, qmax]``, quint8 codes into ``out``.
+
+    One compiled call for the three steps (they cost more in Python dispatch than in
+    work for small inputs). Returns ``(scale, zero_point, ok)``; ``ok`` is False for a
+    NaN or infinite range (then ``out`` is untouched).
+    """
+    xi = x.view(np.int32)
+    n = x.size
+    if n < PARALLEL_MIN:
+        mn, mx = _minmax_serial(xi)
+    else:
+        mins, maxs = _minmax_parallel(xi, nchunks)
+        mn, mx = _minmax_serial_merge(mins, maxs)
+    lo = np.float64(mn)
+    hi = np.float64(mx)
+    if not (lo <= hi and np.isfinite(lo) and np.isfinite(hi)):
+        return 1.0, np.int64(0), False
+    scale, zp = dynamic_qparams_core(lo, hi, 0, qmax)
+    if zp < 0 or zp > 255:
+        return scale, zp, False
+    if n < PARALLEL_MIN:
+        _qpt8(x, scale, zp, 0, 255, out)
+    else:
+        _qpt8_par(x, scale, zp, 0, 255, out)
+    return scale, zp, True
+
+
 def qlinear_dynamic(x, packed, bias, relu=False, reduce_range=True, out=None):
     """Dynamic quantized linear: float32 in, float32 out (torch's ``linear_dynamic``).
 
@@ -686,13 +715,17 @@ def qlinear_dynamic(x, packed, bias, relu=False, reduce_range=True, out=None):
     res, flat, ldo = _flat_out(out, m, n, np.float32, "qlinear_dynamic")
     if m == 0:
         return res if out is not None else res.reshape(lead + (n,))
-    lo, hi = minmax_f32(xr)
-    qmin, qmax = choose_qparams_dynamic_range("quint8", reduce_range)
-    scale, zp = choose_qparams_dynamic(float(lo), float(hi), qmin, qmax)
-    if not 0 <= zp <= 255:
+    n_el = xr.size
+    a = np.empty(xr.shape, np.uint8)
+    nchunks = max(1, min(get_num_threads() * 4, n_el // (PARALLEL_MIN // 4)))
+    args = (xr.reshape(-1), 127 if reduce_range else 255, nchunks, a.reshape(-1))
+    if n_el >= PARALLEL_MIN:
+        with parallel_region():
+            scale, zp, ok = _dynamic_quantize(*args)
+    else:
+        scale, zp, ok = _dynamic_quantize(*args)
+    if not ok:
         raise ValueError("qlinear_dynamic: x must be finite (its range gives no valid "
                          "quantization parameters)")
-    a = np.empty(xr.shape, np.uint8)
-    quantize_per_tensor_f32(xr.reshape(-1), scale, zp, 0, 255, a.reshape(-1))
     _run(_MODE_F32, a, int(zp), packed, float(scale), 1.0, b, has_b, 0, bool(relu), flat, ldo)
     return res if out is not None else res.reshape(lead + (n,))

@@ -216,6 +216,22 @@ def choose_qparams_dynamic(xmin, xmax, qmin, qmax):
     qmax = int(qmax)
     if not qmin < qmax:
         raise ValueError(f"choose_qparams_dynamic: qmin must be < qmax; got {qmin}, {qmax}")
+    scale, zero_point = dynamic_qparams_core(float(mn), float(mx), qmin, qmax)
+    return scale, int(zero_point)
+
+
+@kernel
+def _f32_jit(v):
+    return np.float64(np.float32(v))
+
+
+@kernel
+def dynamic_qparams_core(mn, mx, qmin, qmax):
+    """Steps 1-4 of :func:`choose_qparams_dynamic` for validated float32-valued bounds.
+
+    Compiled so that kernels (the dynamic GEMM) can call it; the Python function is a
+    validating wrapper. Returns ``(scale, zero_point)`` (float64, int64).
+    """
     mn = min(mn, 0.0)
     mx = max(mx, 0.0)
     span = qmax - qmin
@@ -224,33 +240,33 @@ def choose_qparams_dynamic(xmin, xmax, qmin, qmax):
     if scale <= _RECIPROCAL_INF_BOUND:
         scale = 0.1
     if scale < SMALL_SCALE_THRESHOLD:
-        org_scale = _f32(scale)
+        org_scale = _f32_jit(scale)
         scale = SMALL_SCALE_THRESHOLD
         # float32 arithmetic: each product/quotient of float32 values is computed exactly
         # enough in double that rounding it once to float32 is the float32 result
         # (`float * int` in C++ converts the int to float first)
         if mn == 0.0:
-            mx = _f32(SMALL_SCALE_THRESHOLD * _f32(span))
+            mx = _f32_jit(SMALL_SCALE_THRESHOLD * _f32_jit(span))
         elif mx == 0.0:
-            mn = _f32(-SMALL_SCALE_THRESHOLD * _f32(span))
+            mn = _f32_jit(-SMALL_SCALE_THRESHOLD * _f32_jit(span))
         else:
-            amplifier = _f32(SMALL_SCALE_THRESHOLD / org_scale)
-            mn = _f32(mn * amplifier)
-            mx = _f32(mx * amplifier)
+            amplifier = _f32_jit(SMALL_SCALE_THRESHOLD / org_scale)
+            mn = _f32_jit(mn * amplifier)
+            mx = _f32_jit(mx * amplifier)
     zp_from_min = qmin - mn / scale
     zp_from_max = qmax - mx / scale
     err_min = abs(qmin) - abs(mn / scale)
     err_max = abs(qmax) - abs(mx / scale)
     initial = zp_from_min if err_min < err_max else zp_from_max
     if initial < qmin:
-        zero_point = qmin
+        zero_point = np.int64(qmin)
     elif initial > qmax:
-        zero_point = qmax
+        zero_point = np.int64(qmax)
     elif initial != initial:
-        zero_point = _INT32_MIN          # nearbyint(NaN) converted to int32 on x86
+        zero_point = np.int64(_INT32_MIN)  # nearbyint(NaN) converted to int32 on x86
     else:
-        zero_point = round(initial)      # half to even, as nearbyint
-    return scale, int(zero_point)
+        zero_point = np.int64(np.rint(initial))   # half to even, as nearbyint
+    return scale, zero_point
 
 
 _DYNAMIC_RANGES = {"quint8": (0, 255), "qint8": (-128, 127)}
