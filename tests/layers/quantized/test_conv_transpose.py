@@ -362,3 +362,15 @@ def test_bad_bias_shape():
     m = _layer()
     with pytest.raises(ValueError, match="bias must have shape"):
         m.set_weight_bias(m.weight(), np.zeros(3, np.float32))
+
+
+def test_bad_from_float_module_type():
+    f = L.Conv2d(2, 2, 1)
+    f.qconfig = Q.default_qconfig
+    with pytest.raises(TypeError, match="from_float only works for ConvTranspose2d"):
+        ConvTranspose2d.from_float(f)
+
+
+def test_bad_from_float_without_qconfig():
+    with pytest.raises(ValueError, match="qconfig"):
+        ConvTranspose2d.from_float(L.ConvTranspose2d(2, 2, 1))

@@ -1,9 +1,12 @@
 """Quantized ConvTranspose1d/2d/3d against torch 2.13, engine ``fbgemm``: exact equality.
 
 ``fbgemm`` is the reference (NUMERICS.md): torch's ``x86`` / oneDNN transposed
-convolution is wrong when in_channels != out_channels. torch refuses per-channel
-transposed-conv weights; numq's per-channel path is checked against torch's per-tensor
-one with every channel given the same qparams.
+convolution is wrong when in_channels != out_channels. fbgemm itself is wrong for 2-d
+2x2 kernels with >= 8 input and output channels (its prepack scrambles the weight);
+there numq is checked against torch's ``qnnpack`` engine (exact without bias; qnnpack
+rounds a float bias differently). torch refuses per-channel transposed-conv weights;
+numq's per-channel path is checked against torch's per-tensor one with every channel
+given the same qparams.
 """
 import warnings
 
@@ -83,6 +86,8 @@ CASES = [
     (1, dict(in_channels=4, out_channels=6, kernel_size=5, stride=3, padding=2,
              output_padding=1, groups=2, dilation=1), (7,)),
     (1, dict(in_channels=3, out_channels=2, kernel_size=3, dilation=3, padding=2), (8,)),
+    (1, dict(in_channels=2, out_channels=4, kernel_size=2, stride=3, output_padding=2), (5,)),
+    (2, dict(in_channels=4, out_channels=6, kernel_size=2, stride=2), (4, 5)),
     (3, dict(in_channels=4, out_channels=6, kernel_size=3, stride=2, padding=1,
              output_padding=1, groups=2), (3, 4, 3)),
     (3, dict(in_channels=2, out_channels=3, kernel_size=(1, 2, 3), stride=(2, 1, 2),
@@ -161,3 +166,17 @@ def test_from_float_matches_torch():
     assert repr(nq) == repr(tq)
     tx, nx = _x(np.random.default_rng(42), (2, 4, 5, 5))
     _same(tq(tx), nq(nx))
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_2x2_kernel_where_fbgemm_is_wrong_matches_qnnpack(stride):
+    kw = dict(in_channels=8, out_channels=16, kernel_size=2, stride=stride)
+    tm, nm, codes, *_ = _pair(2, kw, 51, bias=False, wzp=0)
+    # fbgemm's prepack does not keep a 2x2 transposed weight with >= 8 channels
+    assert not np.array_equal(tm.weight().int_repr().numpy(), codes)
+    torch.backends.quantized.engine = "qnnpack"   # restored by the fixture
+    tq = tnnq.ConvTranspose2d(**kw, bias=False)
+    tq.set_weight_bias(_tq(codes, nm.weight().q_scale(), 0), None)
+    tq.scale, tq.zero_point = nm.scale, nm.zero_point
+    tx, nx = _x(np.random.default_rng(52), (2, 8, 4, 5))
+    _same(tq(tx), nm(nx))
