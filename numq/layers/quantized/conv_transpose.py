@@ -11,10 +11,15 @@ Where numq differs from torch, on purpose:
   channels of a group: ``(IC, OC/groups, *k)``, so one scale per ``oc % (OC/groups)``,
   shared across groups). torch refuses every per-channel transposed-conv weight.
 - torch's ``x86`` (oneDNN) engine gives wrong results when ``in_channels !=
-  out_channels`` (and differs by 1 in rare ties otherwise); numq matches ``fbgemm``.
+  out_channels`` (and differs by 1 in rare ties otherwise); numq matches ``fbgemm``,
+  except where fbgemm itself is wrong: 2-d 2x2 kernels with >= 8 input and output
+  channels (its prepack scrambles the weight); there numq matches the definition and
+  torch's ``qnnpack`` engine.
 - ``forward`` accepts ``output_size`` like the float layer (torch's quantized layer
   documents it but has no such argument).
 - A negative ``padding`` is refused (torch's prepack silently accepts it).
+- ``output_padding`` may be >= both stride and dilation, as torch's quantized layer
+  allows; the extra positions hold the requantized bias.
 
 The output is a QTensor whose integer array is an NCHW *view* of a channels-last
 buffer (what the kernels produce); a following numq convolution reads it without a
