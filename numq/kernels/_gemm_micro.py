@@ -28,11 +28,11 @@ latency when ``mr`` is small (``mr * 2 * ku`` vector accumulators).
 from llvmlite import ir
 from numba import types
 from numba.core import cgutils
-from numba.extending import intrinsic
+from numba.extending import intrinsic, overload
 
 from .._isa import cpu_features
 
-__all__ = ["NR", "MR"]  # plus vnni1..vnni8, avx2_1..avx2_8
+__all__ = ["NR", "MR", "fetch_add"]  # plus vnni1..vnni8, avx2_1..avx2_8
 
 NR = 32   # columns per packed strip (two 16-lane int32 vectors)
 MR = 8    # rows per full tile
@@ -323,3 +323,32 @@ vnni1, vnni2, vnni3, vnni4, vnni5, vnni6, vnni7, vnni8 = (
     _make_micro(mr, "vnni") for mr in range(1, MR + 1))
 avx2_1, avx2_2, avx2_3, avx2_4, avx2_5, avx2_6, avx2_7, avx2_8 = (
     _make_micro(mr, "avx2") for mr in range(1, MR + 1))
+
+
+def fetch_add(counter):
+    """Add 1 to ``counter[0]`` (int64 array) and return the previous value.
+
+    In kernels this is one atomic ``lock xadd`` (threads share the counter); the Python
+    body runs only without the JIT (``NUMBA_DISABLE_JIT=1``, single-threaded).
+    """
+    old = int(counter[0])
+    counter[0] = old + 1
+    return old
+
+
+@intrinsic
+def _fetch_add_llvm(typingctx, addr):
+    sig = types.int64(types.uintp)
+
+    def codegen(context, builder, signature, args):
+        ptr = builder.inttoptr(args[0], _I64.as_pointer())
+        return builder.atomic_rmw("add", ptr, ir.Constant(_I64, 1), "monotonic")
+
+    return sig, codegen
+
+
+@overload(fetch_add, jit_options={"cache": True})
+def _fetch_add_impl(counter):
+    def impl(counter):
+        return _fetch_add_llvm(counter.ctypes.data)
+    return impl

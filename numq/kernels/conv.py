@@ -48,7 +48,7 @@ __all__ = ["PackedConvWeight", "pack_conv_weight", "unpack_conv_weight", "qconv"
 _CHUNK_BYTES = 4 << 20
 # An input with channel stride != 1 and at least this many channels is first copied to
 # channels-last: im2col then copies contiguous channel runs instead of gathering.
-_CL_MIN_CHANNELS = 2
+_CL_MIN_CHANNELS = 8
 
 
 def _gemm():

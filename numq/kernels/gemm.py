@@ -269,10 +269,13 @@ def _acc_value(raw, col_corr, w_zp, row_term):
 # ---------------------------------------------------------------- driver
 
 @kernel
-def _gemm_items(it0, it1, isa, a, lda, k4, kc, data, n, m, mc, sg, nrb,
+def _gemm_items(counter, nitems, isa, a, lda, k4, kc, data, n, m, mc, sg, nrb,
                 mode, col_corr, w_zps, use_rows, row_terms,
                 mult, bias_v, zp_f, lo_f, relu, out_u8, out_f32, out_i32, ldo, desc):
-    """Compute items ``it0 .. it1-1`` (item = ``mc`` rows x ``sg`` strips) and their epilogue.
+    """Compute items (``mc`` rows x ``sg`` strips each) with their epilogue until none is left.
+
+    Items are claimed one at a time from the shared ``counter`` (an atomic fetch-add),
+    so threads that run slower (another process on the core) simply take fewer.
 
     K runs in blocks of ``kc`` groups of 4: a block of one weight strip stays in L1 while
     the item's row tiles sweep it; partial sums wait in ``tiles`` (one 8 x 32 int32 tile
@@ -284,7 +287,10 @@ def _gemm_items(it0, it1, isa, a, lda, k4, kc, data, n, m, mc, sg, nrb,
     a_base = a.ctypes.data
     b_base = data.ctypes.data
     desc_ptr = desc.ctypes.data
-    for it in range(it0, it1):
+    while True:
+        it = _mk.fetch_add(counter)
+        if it >= nitems:
+            break
         rb = it % nrb
         s0 = (it // nrb) * sg
         s1 = min(ns, s0 + sg)
@@ -385,12 +391,12 @@ def _epi_i32(sr, cc, wz, rt, use_rows, out):
 def _gemm_parallel(nchunks, nitems, isa, a, lda, k4, kc, data, n, m, mc, sg, nrb,
                    mode, col_corr, w_zps, use_rows, row_terms,
                    mult, bias_v, zp_f, lo_f, relu, out_u8, out_f32, out_i32, ldo, desc):
-    # one contiguous run of items per thread: whole strip groups, so threads share rows
-    # of x but never weight strips
+    # one worker per thread; the workers share the item counter (dynamic schedule)
+    counter = np.zeros(1, np.int64)
     for c in prange(nchunks):
-        _gemm_items(c * nitems // nchunks, (c + 1) * nitems // nchunks, isa, a, lda, k4, kc,
-                    data, n, m, mc, sg, nrb, mode, col_corr, w_zps, use_rows, row_terms,
-                    mult, bias_v, zp_f, lo_f, relu, out_u8, out_f32, out_i32, ldo, desc)
+        _gemm_items(counter, nitems, isa, a, lda, k4, kc, data, n, m, mc, sg, nrb, mode,
+                    col_corr, w_zps, use_rows, row_terms, mult, bias_v, zp_f, lo_f, relu,
+                    out_u8, out_f32, out_i32, ldo, desc)
 
 
 # Blocking, chosen by round-robin timing of the alternatives on the 2-core development
@@ -505,7 +511,8 @@ def _launch(isa, nchunks, a, lda, k, k4, kc, data, n, m, mc, sg, nrb, nsg, mode,
                        col_corr, w_zps, any_zp, rows, mult, bias_v, zp_f, lo_f, relu, out_u8,
                        out_f32, out_i32, ldo, desc)
     else:
-        _gemm_items(0, nrb * nsg, isa, a, lda, k4, kc, data, n, m, mc, sg, nrb, mode,
+        _gemm_items(np.zeros(1, np.int64), nrb * nsg, isa, a, lda, k4, kc, data, n, m, mc,
+                    sg, nrb, mode,
                     col_corr, w_zps, any_zp, rows, mult, bias_v, zp_f, lo_f, relu, out_u8,
                     out_f32, out_i32, ldo, desc)
 

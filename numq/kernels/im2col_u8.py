@@ -19,8 +19,11 @@ to_channels_last(x, out, parallel)
 Taking the input as a flat buffer plus strides lets one compiled kernel read NCHW,
 channels-last and any other view of a QTensor without a copy: the common case (the
 output of a previous numq convolution, a transposed view of a channels-last buffer)
-has channel stride 1 and is copied in contiguous runs of ``C_g`` bytes, which LLVM
-vectorises. Every size is a 3-tuple (depth, height, width); 1-d and 2-d convolutions
+has channel stride 1 and is copied in contiguous runs of ``C_g`` bytes (a whole kernel
+row at once when its taps are adjacent, 8-byte words when every offset allows). Short
+or strided channel runs (fewer than 8 channels per group, e.g. an RGB first layer, or
+NCHW planes) take a planar path instead: one ``cols`` column at a time, walking the
+output positions along an input row. Every size is a 3-tuple (depth, height, width); 1-d and 2-d convolutions
 pass unit depth/height, so one specialisation serves all ranks.
 
 ``parallel`` runs a ``prange`` over output rows ``(n, od, oh)``; every row writes its
@@ -105,6 +108,68 @@ def _im2col_line(xf, xs, in_size, out_size, kernel_size, stride, padding, dilati
 
 
 @kernel
+def _im2col_line_planar(xf, xs, in_size, out_size, kernel_size, stride, padding, dilation,
+                        groups, Cg, zpv, cf, M, Kg, line):
+    """:func:`_im2col_line` for inputs whose channels are not adjacent (NCHW planes):
+    one column of ``cols`` at a time, walking the output positions of the line, so the
+    input is read along its rows instead of gathering one byte per plane and tap."""
+    sn, sd_, sh_, sw_, sc = xs
+    D, H, W = in_size
+    OD, OH, OW = out_size
+    kd, kh, kw = kernel_size
+    std, sth, stw = stride
+    pd, ph, pw = padding
+    dd, dh, dw = dilation
+    K = kd * kh * kw * Cg
+    oh = line % OH
+    t = line // OH
+    od = t % OD
+    n = t // OD
+    for g in range(groups):
+        row0 = g * M * Kg + line * OW * Kg
+        for a in range(kd):
+            i_d = od * std - pd + a * dd
+            for b in range(kh):
+                i_h = oh * sth - ph + b * dh
+                inside = 0 <= i_d < D and 0 <= i_h < H
+                for e in range(kw):
+                    off = e * dw - pw
+                    lo = 0 if off >= 0 else (-off + stw - 1) // stw
+                    last = W - 1 - off
+                    hi = min(OW, last // stw + 1) if last >= 0 else 0
+                    if not inside or lo > hi:
+                        lo = hi = 0
+                    for c in range(Cg):
+                        d0 = row0 + ((a * kh + b) * kw + e) * Cg + c
+                        for ow in range(lo):
+                            cf[np.uint64(d0 + ow * Kg)] = zpv
+                        s0 = n * sn + i_d * sd_ + i_h * sh_ + (g * Cg + c) * sc + off * sw_
+                        for ow in range(lo, hi):
+                            cf[np.uint64(d0 + ow * Kg)] = xf[np.uint64(s0 + ow * stw * sw_)]
+                        for ow in range(hi, OW):
+                            cf[np.uint64(d0 + ow * Kg)] = zpv
+        for ow in range(OW):
+            for c in range(K, Kg):
+                cf[np.uint64(row0 + ow * Kg + c)] = zpv
+
+
+@kernel
+def _im2col_serial_planar(xf, xs, in_size, out_size, kernel_size, stride, padding, dilation,
+                          groups, Cg, zpv, cf, M, Kg):
+    for line in range(M // out_size[2]):
+        _im2col_line_planar(xf, xs, in_size, out_size, kernel_size, stride, padding,
+                            dilation, groups, Cg, zpv, cf, M, Kg, line)
+
+
+@kernel(parallel=True)
+def _im2col_parallel_planar(xf, xs, in_size, out_size, kernel_size, stride, padding,
+                            dilation, groups, Cg, zpv, cf, M, Kg):
+    for line in prange(M // out_size[2]):
+        _im2col_line_planar(xf, xs, in_size, out_size, kernel_size, stride, padding,
+                            dilation, groups, Cg, zpv, cf, M, Kg, line)
+
+
+@kernel
 def _im2col_serial(xf, xs, in_size, out_size, kernel_size, stride, padding, dilation,
                    groups, Cg, zpv, cf, M, Kg):
     for line in range(M // out_size[2]):
@@ -135,6 +200,8 @@ def im2col_u8(xf, xs, in_size, out_size, kernel_size, stride, padding, dilation,
     Cg, Kg, M = int(group_channels), int(cols.shape[2]), int(cols.shape[1])
     cf = cols.reshape(-1)
     zpv = np.uint8(x_zero_point)
+    # short or strided channel runs: walk the input rows instead
+    planar = (xs[4] != 1 and Cg > 1) or Cg < 8
     # 8 bytes at a time when every offset is a whole number of words
     if (xs[4] == 1 and Cg % 8 == 0 and Kg % 8 == 0 and all(v % 8 == 0 for v in xs[:4])
             and xf.ctypes.data % 8 == 0 and cf.ctypes.data % 8 == 0):
@@ -145,10 +212,11 @@ def im2col_u8(xf, xs, in_size, out_size, kernel_size, stride, padding, dilation,
         zpv = np.uint64(int(x_zero_point) * 0x0101010101010101)
     args = (xf, xs, in_size, out_size, kernel_size, stride, padding, dilation, int(groups),
             Cg, zpv, cf, M, Kg)
-    if parallel and M // out_size[2] > 1:
-        _im2col_parallel(*args)
+    par = parallel and M // out_size[2] > 1
+    if planar:
+        (_im2col_parallel_planar if par else _im2col_serial_planar)(*args)
     else:
-        _im2col_serial(*args)
+        (_im2col_parallel if par else _im2col_serial)(*args)
     return cols
 
 
