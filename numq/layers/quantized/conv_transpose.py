@@ -189,7 +189,7 @@ class _ConvTransposeNd(_ConvNd):
                                    zero_point=self.zero_point)
 
 
-_DOC = """Quantized {rank}-d transposed convolution (``torch.ao.nn.quantized.ConvTranspose{rank}d``).
+_DOC = """Quantized {rank}-d transposed convolution (torch.ao.nn.quantized.ConvTranspose{rank}d).
 
 Same constructor as ``numq.layers.ConvTranspose{rank}d`` (``padding_mode='zeros'``
 only). Input: quint8 per-tensor QTensor ``(N, C_in, {dims})``; output: quint8 with

@@ -66,7 +66,7 @@ def requantize_ref(acc, x_scale, w_scales, per_channel, bias, out_scale, out_zp)
 
 def qconv_transpose_ref(xq, x_scale, x_zp, wq, w_scales, w_zp, per_channel, bias, out_scale,
                         out_zp, stride, padding, output_padding, dilation, groups):
-    """uint8 output codes ``(N, OC, *out)``; ``w_scales`` / ``w_zp`` per output channel or scalar."""
+    """uint8 codes ``(N, OC, *out)``; ``w_scales`` / ``w_zp``: per output channel or scalar."""
     acc = conv_transpose_acc_ref(xq, x_zp, wq, w_zp, stride, padding, output_padding, dilation,
                                  groups)
     return requantize_ref(acc, x_scale, w_scales, per_channel, bias, out_scale, out_zp)

@@ -97,7 +97,8 @@ def test_layer_matches_reference(case, per_channel, method):
 
 @settings(max_examples=30)
 @given(seed=st.integers(0, 2**31), G=st.sampled_from([1, 2, 3]),
-       icg=st.integers(1, 3), ocg=st.integers(1, 3), k=st.tuples(st.integers(1, 4), st.integers(1, 4)),
+       icg=st.integers(1, 3), ocg=st.integers(1, 3),
+       k=st.tuples(st.integers(1, 4), st.integers(1, 4)),
        s=st.tuples(st.integers(1, 3), st.integers(1, 3)),
        d=st.tuples(st.integers(1, 2), st.integers(1, 2)),
        hw=st.tuples(st.integers(1, 6), st.integers(1, 6)), per_channel=st.booleans(),
