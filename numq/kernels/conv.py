@@ -37,6 +37,7 @@ bias, torch's epilogue. Results do not depend on the thread count or the chunkin
 import numpy as np
 
 from .._threads import parallel_region
+from . import gemm as _G
 from .depthwise import depthwise_requant
 from .im2col_u8 import im2col_u8, to_channels_last
 from .quantize import PARALLEL_MIN
@@ -49,12 +50,6 @@ _CHUNK_BYTES = 4 << 20
 # An input with channel stride != 1 and at least this many channels is first copied to
 # channels-last: im2col then copies contiguous channel runs instead of gathering.
 _CL_MIN_CHANNELS = 8
-
-
-def _gemm():
-    # gemm imports its intrinsics; keep ``import numq.kernels.conv`` light
-    from . import gemm
-    return gemm
 
 
 class PackedConvWeight:
@@ -122,15 +117,14 @@ def pack_conv_weight(weight_q, scales, zero_points, groups=1):
     K = taps * Cg
     wk = np.zeros((OC, -(-K // 4) * 4), np.int8)
     wk[:, :K] = np.moveaxis(w, 1, -1).reshape(OC, K)
-    g = _gemm()
     OCg = OC // groups
     packs = []
     for i in range(groups):
         sl = slice(i * OCg, (i + 1) * OCg)
         if per_channel:
-            packs.append(g.pack_linear_weight(wk[sl], s[sl], z[sl]))
+            packs.append(_G.pack_linear_weight(wk[sl], s[sl], z[sl]))
         else:
-            packs.append(g.pack_linear_weight(wk[sl], float(s[0]), int(z[0])))
+            packs.append(_G.pack_linear_weight(wk[sl], float(s[0]), int(z[0])))
     p.gemm = tuple(packs)
     return p
 
@@ -215,13 +209,12 @@ def qconv(x_q, x_scale, x_zero_point, packed, bias, stride, padding, dilation, o
     k3 = _pad3(packed.kernel_size, 1)
     s3, p3, d3 = _pad3(stride, 1), _pad3(padding, 0), _pad3(dilation, 1)
     in3, out3 = _pad3(in_sp, 1), _pad3(out_sp, 1)
-    g = _gemm()
     if packed.depthwise:
         # the epilogue parameters come from the GEMM engine (one home for the formula)
         mult = np.empty(OC, np.float32)
         bias_s = np.empty(OC, np.float32)
         has_b = bias is not None
-        g._requant_params(float(x_scale), packed.scales.astype(np.float32),
+        _G._requant_params(float(x_scale), packed.scales.astype(np.float32),
                           packed.per_channel,
                           np.ascontiguousarray(bias, np.float32) if has_b else mult, has_b,
                           float(out_scale), mult, bias_s)
@@ -241,7 +234,7 @@ def qconv(x_q, x_scale, x_zero_point, packed, bias, stride, padding, dilation, o
         xm = np.moveaxis(x, 1, -1)
         if not xm.flags.c_contiguous:
             xm = np.ascontiguousarray(xm)
-        g.qlinear(xm.reshape(M, C), x_scale, x_zero_point, packed.gemm[0], biases[0],
+        _G.qlinear(xm.reshape(M, C), x_scale, x_zero_point, packed.gemm[0], biases[0],
                   out_scale, out_zero_point, relu=relu, out=out2d)
         return result
     Kg = packed.gemm[0].k  # taps * C/G rounded up to a multiple of 4
@@ -261,6 +254,6 @@ def qconv(x_q, x_scale, x_zero_point, packed, bias, stride, padding, dilation, o
             im2col_u8(sub, xs, in3, out3, k3, s3, p3, d3, G, C // G, x_zero_point, cview,
                       big and cview.size >= PARALLEL_MIN)
         for i in range(G):
-            g.qlinear(cview[i], x_scale, x_zero_point, packed.gemm[i], biases[i], out_scale,
+            _G.qlinear(cview[i], x_scale, x_zero_point, packed.gemm[i], biases[i], out_scale,
                       out_zero_point, relu=relu, out=out2d[m0:m1, i * OCg:(i + 1) * OCg])
     return result
