@@ -167,57 +167,73 @@ def _epilogue(builder, mr, final, c, mode_v, desc_int, r0_v, j0_v):
 
     for mode in ("u8", "f32", "i32"):
         builder.position_at_end(blocks[mode])
-        cc_a, wz_a, rows_a = field(DESC_COL_CORR), field(DESC_W_ZP), field(DESC_ROWS)
+        # two bodies: without weight zero points (the usual symmetric case) the row
+        # terms are neither read nor multiplied
+        plain = fn.append_basic_block(f"epi.{mode}.plain")
+        rowed = fn.append_basic_block(f"epi.{mode}.rows")
         use_rows = builder.icmp_signed("!=", field(DESC_USE_ROWS), _const(0))
-        bias_a, mult_a, out_a, ldo = field(DESC_BIAS), field(DESC_MULT), field(DESC_OUT), \
-            field(DESC_LDO)
-        relu = builder.icmp_signed("!=", field(DESC_RELU), _const(0))
-        zp = builder.bitcast(builder.trunc(field(DESC_ZP_BITS), _I32), f32)
-        lo = builder.bitcast(builder.trunc(field(DESC_LO_BITS), _I32), f32)
-        hi = ir.Constant(f32, 255.0)
-        for h in range(2):
-            j = builder.add(j0_v, _const(16 * h))
-            cc = builder.load(vec_at(cc_a, j, _V16, 4), align=4)
+        builder.cbranch(use_rows, rowed, plain)
+        for with_rows, blk in ((False, plain), (True, rowed)):
+            builder.position_at_end(blk)
+            _epilogue_body(builder, mr, final, mode, with_rows, field, vec_at, splat, r0_v,
+                           j0_v)
+            builder.branch(done)
+    builder.position_at_end(done)
+
+
+def _epilogue_body(builder, mr, final, mode, with_rows, field, vec_at, splat, r0_v, j0_v):
+    """One output mode's vector epilogue for the ``mr`` rows of a full 32-column tile."""
+    f32 = ir.FloatType()
+    v16f = ir.VectorType(f32, 16)
+    v16b = ir.VectorType(_I8, 16)
+    cc_a, wz_a, rows_a = field(DESC_COL_CORR), field(DESC_W_ZP), field(DESC_ROWS)
+    bias_a, mult_a, out_a, ldo = field(DESC_BIAS), field(DESC_MULT), field(DESC_OUT), \
+        field(DESC_LDO)
+    relu = builder.icmp_signed("!=", field(DESC_RELU), _const(0))
+    zp = builder.bitcast(builder.trunc(field(DESC_ZP_BITS), _I32), f32)
+    lo = builder.bitcast(builder.trunc(field(DESC_LO_BITS), _I32), f32)
+    hi = ir.Constant(f32, 255.0)
+    for h in range(2):
+        j = builder.add(j0_v, _const(16 * h))
+        cc = builder.load(vec_at(cc_a, j, _V16, 4), align=4)
+        if with_rows:
             wz = builder.load(vec_at(wz_a, j, _V16, 4), align=4)
-            if mode != "i32":
-                bias = builder.load(vec_at(bias_a, j, v16f, 4), align=4)
-                mult = builder.load(vec_at(mult_a, j, v16f, 4), align=4)
-            for r in range(mr):
-                i = builder.add(r0_v, _const(r))
+        if mode != "i32":
+            bias = builder.load(vec_at(bias_a, j, v16f, 4), align=4)
+            mult = builder.load(vec_at(mult_a, j, v16f, 4), align=4)
+        for r in range(mr):
+            i = builder.add(r0_v, _const(r))
+            acc = builder.sub(final[2 * r + h], cc)
+            if with_rows:
                 rt_ptr = builder.inttoptr(builder.add(rows_a, builder.mul(i, _const(8))),
                                           _I64.as_pointer())
-                # the row term is only read when weight zero points are used
-                rt = builder.select(use_rows, builder.trunc(builder.load(rt_ptr), _I32),
-                                    ir.Constant(_I32, 0))
-                acc = builder.sub(builder.sub(final[2 * r + h], cc),
-                                  builder.mul(wz, splat(rt, _V16)))
-                o = builder.add(builder.mul(i, ldo), j)
-                if mode == "i32":
-                    builder.store(acc, vec_at(out_a, o, _V16, 4), align=4)
-                    continue
-                x = builder.sitofp(acc, v16f)
-                if mode == "u8":
-                    x = builder.fmul(builder.fadd(x, bias), mult)
-                    rint = cgutils.get_or_insert_function(
-                        builder.module, ir.FunctionType(v16f, [v16f]), "llvm.rint.v16f32")
-                    x = builder.fadd(builder.call(rint, [x]), splat(zp, v16f))
-                    x = builder.select(builder.fcmp_ordered(">", x, splat(lo, v16f)), x,
-                                       splat(lo, v16f))
-                    x = builder.select(builder.fcmp_ordered("<", x, splat(hi, v16f)), x,
-                                       splat(hi, v16f))
-                    q = builder.trunc(builder.fptosi(x, _V16), v16b)
-                    builder.store(q, vec_at(out_a, o, v16b, 1), align=1)
-                else:
-                    fma = cgutils.get_or_insert_function(
-                        builder.module, ir.FunctionType(v16f, [v16f, v16f, v16f]),
-                        "llvm.fma.v16f32")
-                    x = builder.call(fma, [x, mult, bias])
-                    zero = ir.Constant(v16f, [0.0] * 16)
-                    xr = builder.select(builder.fcmp_ordered(">", x, zero), x, zero)
-                    x = builder.select(relu, xr, x)
-                    builder.store(x, vec_at(out_a, o, v16f, 4), align=4)
-        builder.branch(done)
-    builder.position_at_end(done)
+                rt = builder.trunc(builder.load(rt_ptr), _I32)
+                acc = builder.sub(acc, builder.mul(wz, splat(rt, _V16)))
+            o = builder.add(builder.mul(i, ldo), j)
+            if mode == "i32":
+                builder.store(acc, vec_at(out_a, o, _V16, 4), align=4)
+                continue
+            x = builder.sitofp(acc, v16f)
+            if mode == "u8":
+                x = builder.fmul(builder.fadd(x, bias), mult)
+                rint = cgutils.get_or_insert_function(
+                    builder.module, ir.FunctionType(v16f, [v16f]), "llvm.rint.v16f32")
+                x = builder.fadd(builder.call(rint, [x]), splat(zp, v16f))
+                x = builder.select(builder.fcmp_ordered(">", x, splat(lo, v16f)), x,
+                                   splat(lo, v16f))
+                x = builder.select(builder.fcmp_ordered("<", x, splat(hi, v16f)), x,
+                                   splat(hi, v16f))
+                q = builder.trunc(builder.fptosi(x, _V16), v16b)
+                builder.store(q, vec_at(out_a, o, v16b, 1), align=1)
+            else:
+                fma = cgutils.get_or_insert_function(
+                    builder.module, ir.FunctionType(v16f, [v16f, v16f, v16f]),
+                    "llvm.fma.v16f32")
+                x = builder.call(fma, [x, mult, bias])
+                zero = ir.Constant(v16f, [0.0] * 16)
+                xr = builder.select(builder.fcmp_ordered(">", x, zero), x, zero)
+                x = builder.select(relu, xr, x)
+                builder.store(x, vec_at(out_a, o, v16f, 4), align=4)
 
 
 def _make_micro(mr, kind_wanted):
