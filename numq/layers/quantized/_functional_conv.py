@@ -131,6 +131,10 @@ def pack(weight, groups, rank, name):
     codes, s, z = check_qweight(weight, rank, name)
     groups = _LF._groups(groups, name)
     OC = codes.shape[0]
+    k = int(np.prod(codes.shape[1:]))
+    if k > _K._G.K_MAX:
+        raise ValueError(f"{name}: in_channels/groups * prod(kernel_size) must be <= "
+                         f"{_K._G.K_MAX} (int32 accumulation stays exact); got {k}")
     if OC % groups:
         raise ValueError(f"{name}: out_channels ({OC}, weight.shape[0]) must be divisible "
                          f"by groups ({groups})")

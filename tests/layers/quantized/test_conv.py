@@ -354,6 +354,15 @@ def test_bad_geometry_arguments():
         Conv2d(4, 0, 3)
 
 
+def test_bad_reduction_length():
+    w = numq._make_per_tensor_quantized_tensor(np.zeros((1, 8193, 3, 3), np.int8), 0.1, 0,
+                                               numq.qint8)
+    x = numq._make_per_tensor_quantized_tensor(np.zeros((1, 8193, 3, 3), np.uint8), 0.1, 0,
+                                               numq.quint8)
+    with pytest.raises(ValueError, match="must be <= 65536"):
+        qF.conv2d(x, w, None)
+
+
 def test_bad_padding_mode():
     with pytest.raises(ValueError, match="'replicate' is not supported"):
         Conv2d(4, 6, 3, padding_mode="replicate")
