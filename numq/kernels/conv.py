@@ -145,7 +145,8 @@ def _pad3(t, fill):
 
 
 def _flat_input(x):
-    """``(flat uint8 buffer, (sn, sd, sh, sw, sc) element strides, channels-last?)``."""
+    """``(flat uint8 buffer, (sn, sd, sh, sw, sc) element strides)`` of an input view:
+    element ``(n, d, h, w, c)`` is ``flat[n*sn + d*sd + h*sh + w*sw + c*sc]``."""
     r = x.ndim - 2
     st = x.strides
     if any(v < 0 for v in st):
@@ -190,7 +191,6 @@ def qconv(x_q, x_scale, x_zero_point, packed, bias, stride, padding, dilation, o
         ``np.moveaxis`` view of a C-contiguous ``(N, *out_spatial, OC)`` buffer).
         Every output size must be >= 1 (the caller checks).
     """
-    r = x_q.ndim - 2
     N, C = x_q.shape[:2]
     in_sp = tuple(int(v) for v in x_q.shape[2:])
     out_sp = conv_output_size(in_sp, packed.kernel_size, stride, padding, dilation)
@@ -215,9 +215,9 @@ def qconv(x_q, x_scale, x_zero_point, packed, bias, stride, padding, dilation, o
         bias_s = np.empty(OC, np.float32)
         has_b = bias is not None
         _G._requant_params(float(x_scale), packed.scales.astype(np.float32),
-                          packed.per_channel,
-                          np.ascontiguousarray(bias, np.float32) if has_b else mult, has_b,
-                          float(out_scale), mult, bias_s)
+                           packed.per_channel,
+                           np.ascontiguousarray(bias, np.float32) if has_b else mult, has_b,
+                           float(out_scale), mult, bias_s)
         xf, xs = _flat_input(x)
         with parallel_region():
             depthwise_requant(xf, xs, in3, out3, k3, s3, p3, d3, packed.multiplier,
@@ -235,7 +235,7 @@ def qconv(x_q, x_scale, x_zero_point, packed, bias, stride, padding, dilation, o
         if not xm.flags.c_contiguous:
             xm = np.ascontiguousarray(xm)
         _G.qlinear(xm.reshape(M, C), x_scale, x_zero_point, packed.gemm[0], biases[0],
-                  out_scale, out_zero_point, relu=relu, out=out2d)
+                   out_scale, out_zero_point, relu=relu, out=out2d)
         return result
     Kg = packed.gemm[0].k  # taps * C/G rounded up to a multiple of 4
     per_sample = M // N
@@ -255,5 +255,5 @@ def qconv(x_q, x_scale, x_zero_point, packed, bias, stride, padding, dilation, o
                       big and cview.size >= PARALLEL_MIN)
         for i in range(G):
             _G.qlinear(cview[i], x_scale, x_zero_point, packed.gemm[i], biases[i], out_scale,
-                      out_zero_point, relu=relu, out=out2d[m0:m1, i * OCg:(i + 1) * OCg])
+                       out_zero_point, relu=relu, out=out2d[m0:m1, i * OCg:(i + 1) * OCg])
     return result

@@ -23,8 +23,8 @@ has channel stride 1 and is copied in contiguous runs of ``C_g`` bytes (a whole 
 row at once when its taps are adjacent, 8-byte words when every offset allows). Short
 or strided channel runs (fewer than 8 channels per group, e.g. an RGB first layer, or
 NCHW planes) take a planar path instead: one ``cols`` column at a time, walking the
-output positions along an input row. Every size is a 3-tuple (depth, height, width); 1-d and 2-d convolutions
-pass unit depth/height, so one specialisation serves all ranks.
+output positions along an input row. Every size is a 3-tuple (depth, height, width);
+1-d and 2-d convolutions pass unit depth/height, so one specialisation serves all ranks.
 
 ``parallel`` runs a ``prange`` over output rows ``(n, od, oh)``; every row writes its
 own part of ``cols``, so the result does not depend on the thread count. Kernels trust
