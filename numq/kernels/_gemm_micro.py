@@ -1,10 +1,14 @@
 """int8 GEMM microkernels as Numba intrinsics (LLVM IR written with llvmlite).
 
 A microkernel computes one tile ``C[r, c] (+)= sum_k A[r, k] * B[k, c]`` for ``mr`` rows
-of uint8 ``A`` (row stride ``lda`` bytes, read straight from the caller's array) and
-one packed strip of ``NR = 32`` int8 weight columns, with exact int32 accumulation, and
+of uint8 ``A`` and one packed strip of ``NR = 32`` int8 weight columns, with exact int32
+accumulation, and
 stores the ``mr x 32`` int32 tile to a scratch buffer (row stride 32); with
 ``accumulate`` it first loads the tile from there (K processed in blocks).
+
+``A`` is packed per tile of 8 rows (:func:`numq.kernels.gemm._pack_a`): group ``g``
+holds 4 consecutive k of each of the 8 rows (32 bytes), so the 8 broadcasts of one k
+step read one half cache line and the rows stream sequentially.
 
 Packed strip layout (see :func:`numq.kernels.gemm.pack_linear_weight`): ``K4 = ceil(K/4)``
 groups of 4 k values; group ``g`` holds ``nr`` columns x 4 bytes (``nr = 32`` except in
@@ -241,11 +245,9 @@ def _make_micro(mr, kind_wanted):
     ku = _ku_for(mr)
 
     @intrinsic
-    def micro(typingctx, a_addr, lda, b_addr, nb, k4, c_addr, accumulate, mode, desc_addr,
-              r0, j0):
-        sig = types.void(types.uintp, types.intp, types.uintp, types.intp, types.intp,
-                         types.uintp, types.boolean, types.intp, types.uintp, types.intp,
-                         types.intp)
+    def micro(typingctx, a_addr, b_addr, nb, k4, c_addr, accumulate, mode, desc_addr, r0, j0):
+        sig = types.void(types.uintp, types.uintp, types.intp, types.intp, types.uintp,
+                         types.boolean, types.intp, types.uintp, types.intp, types.intp)
 
         def codegen(context, builder, signature, args):
             feats = cpu_features()
@@ -255,7 +257,7 @@ def _make_micro(mr, kind_wanted):
             if kind == "avx2" and "avx2" not in feats:
                 kind = "portable"
             em = _Emit(builder, kind)
-            a_int, lda_v, b_int, nb_v, k4_v, c_int, acc_flag, mode_v, desc_int, r0_v, j0_v = args
+            a_int, b_int, nb_v, k4_v, c_int, acc_flag, mode_v, desc_int, r0_v, j0_v = args
             a = builder.inttoptr(a_int, _I8.as_pointer())
             bp = builder.inttoptr(b_int, _I8.as_pointer())
             c = builder.inttoptr(c_int, _I32.as_pointer())
@@ -269,7 +271,8 @@ def _make_micro(mr, kind_wanted):
                 b1 = em.load_b(bp, builder.add(boff, _const(64)))
                 out = []
                 for r in range(mr):
-                    aoff = builder.add(builder.mul(_const(r), lda_v), builder.mul(kk, _const(4)))
+                    # packed A: group kk holds 4 bytes of each of the tile's 8 rows
+                    aoff = builder.add(_const(4 * r), builder.mul(kk, _const(4 * MR)))
                     aw = em.load_a(a, aoff)
                     out.append(em.step(accs[2 * r], aw, b0))
                     out.append(em.step(accs[2 * r + 1], aw, b1))

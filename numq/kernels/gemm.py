@@ -155,47 +155,47 @@ def unpack_linear_weight(packed):
 # ---------------------------------------------------------------- microkernel dispatch
 
 @kernel(inline="always")
-def _micro_vnni(mr, a_ptr, lda, b_ptr, nb, k4, c_ptr, accumulate, mode, desc, r0, j0):
+def _micro_vnni(mr, a_ptr, b_ptr, nb, k4, c_ptr, accumulate, mode, desc, r0, j0):
     if mr == 8:
-        _mk.vnni8(a_ptr, lda, b_ptr, nb, k4, c_ptr, accumulate, mode, desc, r0, j0)
+        _mk.vnni8(a_ptr, b_ptr, nb, k4, c_ptr, accumulate, mode, desc, r0, j0)
     elif mr == 1:
-        _mk.vnni1(a_ptr, lda, b_ptr, nb, k4, c_ptr, accumulate, mode, desc, r0, j0)
+        _mk.vnni1(a_ptr, b_ptr, nb, k4, c_ptr, accumulate, mode, desc, r0, j0)
     elif mr == 2:
-        _mk.vnni2(a_ptr, lda, b_ptr, nb, k4, c_ptr, accumulate, mode, desc, r0, j0)
+        _mk.vnni2(a_ptr, b_ptr, nb, k4, c_ptr, accumulate, mode, desc, r0, j0)
     elif mr == 3:
-        _mk.vnni3(a_ptr, lda, b_ptr, nb, k4, c_ptr, accumulate, mode, desc, r0, j0)
+        _mk.vnni3(a_ptr, b_ptr, nb, k4, c_ptr, accumulate, mode, desc, r0, j0)
     elif mr == 4:
-        _mk.vnni4(a_ptr, lda, b_ptr, nb, k4, c_ptr, accumulate, mode, desc, r0, j0)
+        _mk.vnni4(a_ptr, b_ptr, nb, k4, c_ptr, accumulate, mode, desc, r0, j0)
     elif mr == 5:
-        _mk.vnni5(a_ptr, lda, b_ptr, nb, k4, c_ptr, accumulate, mode, desc, r0, j0)
+        _mk.vnni5(a_ptr, b_ptr, nb, k4, c_ptr, accumulate, mode, desc, r0, j0)
     elif mr == 6:
-        _mk.vnni6(a_ptr, lda, b_ptr, nb, k4, c_ptr, accumulate, mode, desc, r0, j0)
+        _mk.vnni6(a_ptr, b_ptr, nb, k4, c_ptr, accumulate, mode, desc, r0, j0)
     else:
-        _mk.vnni7(a_ptr, lda, b_ptr, nb, k4, c_ptr, accumulate, mode, desc, r0, j0)
+        _mk.vnni7(a_ptr, b_ptr, nb, k4, c_ptr, accumulate, mode, desc, r0, j0)
 
 
 @kernel(inline="always")
-def _micro_avx2(mr, a_ptr, lda, b_ptr, nb, k4, c_ptr, accumulate, mode, desc, r0, j0):
+def _micro_avx2(mr, a_ptr, b_ptr, nb, k4, c_ptr, accumulate, mode, desc, r0, j0):
     if mr == 8:
-        _mk.avx2_8(a_ptr, lda, b_ptr, nb, k4, c_ptr, accumulate, mode, desc, r0, j0)
+        _mk.avx2_8(a_ptr, b_ptr, nb, k4, c_ptr, accumulate, mode, desc, r0, j0)
     elif mr == 1:
-        _mk.avx2_1(a_ptr, lda, b_ptr, nb, k4, c_ptr, accumulate, mode, desc, r0, j0)
+        _mk.avx2_1(a_ptr, b_ptr, nb, k4, c_ptr, accumulate, mode, desc, r0, j0)
     elif mr == 2:
-        _mk.avx2_2(a_ptr, lda, b_ptr, nb, k4, c_ptr, accumulate, mode, desc, r0, j0)
+        _mk.avx2_2(a_ptr, b_ptr, nb, k4, c_ptr, accumulate, mode, desc, r0, j0)
     elif mr == 3:
-        _mk.avx2_3(a_ptr, lda, b_ptr, nb, k4, c_ptr, accumulate, mode, desc, r0, j0)
+        _mk.avx2_3(a_ptr, b_ptr, nb, k4, c_ptr, accumulate, mode, desc, r0, j0)
     elif mr == 4:
-        _mk.avx2_4(a_ptr, lda, b_ptr, nb, k4, c_ptr, accumulate, mode, desc, r0, j0)
+        _mk.avx2_4(a_ptr, b_ptr, nb, k4, c_ptr, accumulate, mode, desc, r0, j0)
     elif mr == 5:
-        _mk.avx2_5(a_ptr, lda, b_ptr, nb, k4, c_ptr, accumulate, mode, desc, r0, j0)
+        _mk.avx2_5(a_ptr, b_ptr, nb, k4, c_ptr, accumulate, mode, desc, r0, j0)
     elif mr == 6:
-        _mk.avx2_6(a_ptr, lda, b_ptr, nb, k4, c_ptr, accumulate, mode, desc, r0, j0)
+        _mk.avx2_6(a_ptr, b_ptr, nb, k4, c_ptr, accumulate, mode, desc, r0, j0)
     else:
-        _mk.avx2_7(a_ptr, lda, b_ptr, nb, k4, c_ptr, accumulate, mode, desc, r0, j0)
+        _mk.avx2_7(a_ptr, b_ptr, nb, k4, c_ptr, accumulate, mode, desc, r0, j0)
 
 
 @kernel
-def _micro_generic(a, a_off, lda, data, b_off, nb, k4, mr, ncol, scratch, accumulate):
+def _micro_generic(a, a_off, data, b_off, nb, k4, mr, ncol, scratch, accumulate):
     """Plain-Numba twin of the intrinsic microkernels (same packed layout, same bits)."""
     if not accumulate:
         for r in range(mr):
@@ -204,7 +204,7 @@ def _micro_generic(a, a_off, lda, data, b_off, nb, k4, mr, ncol, scratch, accumu
     for g in range(k4):
         bo = b_off + g * nb
         for r in range(mr):
-            ao = a_off + r * lda + 4 * g
+            ao = a_off + 4 * r + 4 * MR * g      # packed A tile
             a0 = np.int32(a[ao])
             a1 = np.int32(a[ao + 1])
             a2 = np.int32(a[ao + 2])
@@ -243,6 +243,44 @@ def _dynamic_params(x_scale, w_scales_f32, bias, has_bias, mult, bias_f):
 
 
 @kernel
+def _pack_a(a, m, k, k4, t0, t1, out):
+    """Pack rows of uint8 ``a`` (flat, row length ``k``) into 8-row tiles ``t0 .. t1-1``.
+
+    Tile ``t`` is ``k4`` groups of 32 bytes: 4 consecutive k of rows ``8t .. 8t+7``
+    (zeros past row ``m`` or column ``k``), the layout the microkernels read.
+    """
+    o32 = out.view(np.uint32)
+    if k == 4 * k4:
+        a32 = a.view(np.uint32)
+        for t in range(t0, t1):
+            for r in range(MR):
+                i = t * MR + r
+                dst = t * k4 * MR + r
+                if i < m:
+                    src = a32[i * k4:(i + 1) * k4]
+                    for g in range(k4):
+                        o32[dst + g * MR] = src[g]
+                else:
+                    for g in range(k4):
+                        o32[dst + g * MR] = 0
+    else:
+        for t in range(t0, t1):
+            for r in range(MR):
+                i = t * MR + r
+                base = t * k4 * 4 * MR + 4 * r
+                for g in range(k4):
+                    for b in range(4):
+                        kk = 4 * g + b
+                        out[base + g * 4 * MR + b] = a[i * k + kk] if (i < m and kk < k) else 0
+
+
+@kernel(parallel=True)
+def _pack_a_parallel(a, m, k, k4, ntiles, nchunks, out):
+    for c in prange(nchunks):
+        _pack_a(a, m, k, k4, c * ntiles // nchunks, (c + 1) * ntiles // nchunks, out)
+
+
+@kernel
 def _row_terms(a, m, k, lda, x_zp, out):
     """``out[i] = sum_k a[i, k] - K * x_zp`` (int64; only the low 32 bits matter)."""
     for i in range(m):
@@ -269,7 +307,7 @@ def _acc_value(raw, col_corr, w_zp, row_term):
 # ---------------------------------------------------------------- driver
 
 @kernel
-def _gemm_items(counter, nitems, isa, a, lda, k4, kc, data, n, m, mc, sg, nrb,
+def _gemm_items(counter, nitems, isa, a, k4, kc, data, n, m, mc, sg, nrb,
                 mode, col_corr, w_zps, use_rows, row_terms,
                 mult, bias_v, zp_f, lo_f, relu, out_u8, out_f32, out_i32, ldo, desc):
     """Compute items (``mc`` rows x ``sg`` strips each) with their epilogue until none is left.
@@ -307,20 +345,20 @@ def _gemm_items(counter, nitems, isa, a, lda, k4, kc, data, n, m, mc, sg, nrb,
                 for r0 in range(r_lo, r_end, MR):
                     mr = min(MR, r_end - r0)
                     tile = tiles[(s - s0) * ntr + (r0 - r_lo) // MR]
-                    a_off = r0 * lda + 4 * kb
+                    a_off = (r0 // MR) * k4 * 4 * MR + 4 * MR * kb   # packed A tile
                     # full strips finish inside the microkernel (vector epilogue); a narrow
                     # last strip and the generic twin finish in the Numba epilogue below
                     fused = last and ncol == NR
                     tmode = mode if fused else _mk.MODE_TILE
                     if isa == 2:
-                        _micro_vnni(mr, a_base + a_off, lda, b_base + b_off, nb, kn,
+                        _micro_vnni(mr, a_base + a_off, b_base + b_off, nb, kn,
                                     tile.ctypes.data, kb > 0, tmode, desc_ptr, r0, j0)
                     elif isa == 1:
-                        _micro_avx2(mr, a_base + a_off, lda, b_base + b_off, nb, kn,
+                        _micro_avx2(mr, a_base + a_off, b_base + b_off, nb, kn,
                                     tile.ctypes.data, kb > 0, tmode, desc_ptr, r0, j0)
                     else:
                         fused = False
-                        _micro_generic(a, a_off, lda, data, b_off, nb, kn, mr, ncol, tile,
+                        _micro_generic(a, a_off, data, b_off, nb, kn, mr, ncol, tile,
                                        kb > 0)
                     if last and not fused:
                         _epilogue(tile, r0, mr, j0, ncol, mode, col_corr, w_zps, use_rows,
@@ -388,13 +426,13 @@ def _epi_i32(sr, cc, wz, rt, use_rows, out):
 
 
 @kernel(parallel=True)
-def _gemm_parallel(nchunks, nitems, isa, a, lda, k4, kc, data, n, m, mc, sg, nrb,
+def _gemm_parallel(nchunks, nitems, isa, a, k4, kc, data, n, m, mc, sg, nrb,
                    mode, col_corr, w_zps, use_rows, row_terms,
                    mult, bias_v, zp_f, lo_f, relu, out_u8, out_f32, out_i32, ldo, desc):
     # one worker per thread; the workers share the item counter (dynamic schedule)
     counter = np.zeros(1, np.int64)
     for c in prange(nchunks):
-        _gemm_items(counter, nitems, isa, a, lda, k4, kc, data, n, m, mc, sg, nrb, mode,
+        _gemm_items(counter, nitems, isa, a, k4, kc, data, n, m, mc, sg, nrb, mode,
                     col_corr, w_zps, use_rows, row_terms, mult, bias_v, zp_f, lo_f, relu,
                     out_u8, out_f32, out_i32, ldo, desc)
 
@@ -467,7 +505,7 @@ def _as_rows(x, k, name, dtype):
 
 
 @kernel
-def _launch(isa, nchunks, a, lda, k, k4, kc, data, n, m, mc, sg, nrb, nsg, mode, x_zp,
+def _launch(isa, nchunks, a, k, k4, kc, data, n, m, mc, sg, nrb, nsg, mode, x_zp,
             col_sums,
             w_zps, any_zp, ws32, per_channel, x_scale, out_scale, bias, has_bias, out_zp,
             relu, out_u8, out_f32, out_i32, ldo):
@@ -482,7 +520,13 @@ def _launch(isa, nchunks, a, lda, k, k4, kc, data, n, m, mc, sg, nrb, nsg, mode,
     _col_corrections(col_sums, x_zp, col_corr)
     rows = np.empty(m if any_zp else 1, np.int64)
     if any_zp:
-        _row_terms(a, m, k, lda, x_zp, rows)
+        _row_terms(a, m, k, k, x_zp, rows)
+    ntiles = (m + MR - 1) // MR
+    ap = np.empty(ntiles * k4 * 4 * MR, np.uint8)
+    if nchunks > 1 and ntiles >= 2 * nchunks:
+        _pack_a_parallel(a, m, k, k4, ntiles, nchunks, ap)
+    else:
+        _pack_a(a, m, k, k4, 0, ntiles, ap)
     zp_f = np.float32(out_zp)
     lo_f = zp_f if relu else np.float32(0.0)
     fl = np.empty(2, np.float32)
@@ -507,11 +551,11 @@ def _launch(isa, nchunks, a, lda, k, k4, kc, data, n, m, mc, sg, nrb, nsg, mode,
     desc[_mk.DESC_ZP_BITS] = bits[0]
     desc[_mk.DESC_LO_BITS] = bits[1]
     if nchunks > 1:
-        _gemm_parallel(nchunks, nrb * nsg, isa, a, lda, k4, kc, data, n, m, mc, sg, nrb, mode,
+        _gemm_parallel(nchunks, nrb * nsg, isa, ap, k4, kc, data, n, m, mc, sg, nrb, mode,
                        col_corr, w_zps, any_zp, rows, mult, bias_v, zp_f, lo_f, relu, out_u8,
                        out_f32, out_i32, ldo, desc)
     else:
-        _gemm_items(np.zeros(1, np.int64), nrb * nsg, isa, a, lda, k4, kc, data, n, m, mc,
+        _gemm_items(np.zeros(1, np.int64), nrb * nsg, isa, ap, k4, kc, data, n, m, mc,
                     sg, nrb, mode,
                     col_corr, w_zps, any_zp, rows, mult, bias_v, zp_f, lo_f, relu, out_u8,
                     out_f32, out_i32, ldo, desc)
@@ -525,15 +569,11 @@ def _run(mode, a, x_zp, packed, x_scale, out_scale, bias, has_bias, out_zp, relu
     if m == 0:
         return
     k4 = (k + 3) >> 2
-    if k != 4 * k4:  # the microkernel reads whole 4-byte groups of each row
-        ap = np.zeros((m, 4 * k4), np.uint8)
-        ap[:, :k] = a
-        a = ap
     threads = get_num_threads()
     mc, sg, nrb, nsg, kc = _plan(m, k4, n, threads)
     par = threads > 1 and nrb * nsg > 1 and m * n * k >= _SERIAL_MACS
     nchunks = min(threads, nrb * nsg) if par else 1
-    args = (_ISA_CODE[_isa.active()], nchunks, a.reshape(-1), 4 * k4, k, k4, kc, packed.data,
+    args = (_ISA_CODE[_isa.active()], nchunks, a.reshape(-1), k, k4, kc, packed.data,
             n, m, mc, sg, nrb, nsg, mode, x_zp, packed.col_sums, packed.zero_points,
             packed.any_zero_point, packed.scales_f32, packed.per_channel, x_scale, out_scale,
             bias, has_bias, out_zp, relu,
