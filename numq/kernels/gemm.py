@@ -42,6 +42,7 @@ K_MAX = 65536      # 255 * 128 * K stays below 2**31
 _SLACK = 128       # bytes after the packed data: full-width loads of a narrow tail strip
 _ISA_CODE = {"generic": 0, "avx2": 1, "avx512_vnni": 2}
 _SERIAL_MACS = 1 << 18   # below this many multiply-adds one thread is faster
+_PARALLEL_PACK = 1 << 20  # activation bytes above which packing them runs on all threads
 _MODE_U8, _MODE_F32, _MODE_I32 = _mk.MODE_U8, _mk.MODE_F32, _mk.MODE_I32
 
 
@@ -523,7 +524,7 @@ def _launch(isa, nchunks, a, k, k4, kc, data, n, m, mc, sg, nrb, nsg, mode, x_zp
         _row_terms(a, m, k, k, x_zp, rows)
     ntiles = (m + MR - 1) // MR
     ap = np.empty(ntiles * k4 * 4 * MR, np.uint8)
-    if nchunks > 1 and ntiles >= 2 * nchunks:
+    if nchunks > 1 and m * k >= _PARALLEL_PACK:   # a second parallel region pays off
         _pack_a_parallel(a, m, k, k4, ntiles, nchunks, ap)
     else:
         _pack_a(a, m, k, k4, 0, ntiles, ap)
