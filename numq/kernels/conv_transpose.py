@@ -5,7 +5,7 @@ position ``o = i * s - p + k * d`` (per spatial dim). Two exact methods, both on
 int8 GEMM engine (:mod:`numq.kernels.gemm`), both writing every output element from
 one place (no write races, no atomics):
 
-**Phases** (the default). Split the output by phase ``o mod s``: the outputs
+**Phases** (the usual case). Split the output by phase ``o mod s``: the outputs
 ``o = phi + s * t`` of one phase receive exactly the taps with
 ``(phi + p - k * d) mod s == 0``, from input ``i = t + (phi + p - k * d) / s``. So a
 phase is an ordinary stride-1 correlation with a sub-kernel. Per phase and group:
@@ -28,9 +28,14 @@ One GEMM per group of the input ``(pixels, IC/g)`` with the whole kernel packed 
 static epilogue (gemm's own kernels) one block of rows at a time, in parallel over
 blocks.
 
-Both compute the same integers; phases avoid the int32 ``(pixels, taps * OC)``
-intermediate and give the engine GEMMs whose long dimension is K, which it runs 2-3x
-faster, while with one tap per phase their K is only IC/g.
+**direct** (few channels per group, e.g. depthwise). No GEMM: the same gather walk
+sums ``(x - x_zp) * (w - w_zp)`` straight into int32, as whole vectors over the
+output channels, then the same fused epilogue.
+
+All three compute the same integers (see :func:`_method` for the choice). Phases
+avoid the int32 ``(pixels, taps * OC)`` intermediate and give the engine GEMMs whose
+long dimension is K, which it runs 2-3x faster; with one tap per phase their K is only
+IC/g, and with a handful of channels per group every GEMM is tiny.
 
 Layout: activations are channels-last (``(N, *spatial, C)``, C-contiguous) on both
 sides; the layers present them as NCHW views.
@@ -69,8 +74,8 @@ class PackedConvTransposeWeight(NamedTuple):
     kernel_size : tuple of int
     plans : dict
         ``(stride, padding, dilation) -> tuple of _Phase`` (the per-phase packed
-        sub-kernels) and ``"col2im" -> packs`` (the whole-kernel packs of the col2im
-        method). Filled by :func:`pack_conv_transpose_weight` when it is given the
+        sub-kernels), ``"col2im" -> packs`` (the whole-kernel packs of the col2im
+        method) and ``"direct" -> int32 weights`` (the direct method's). Filled by :func:`pack_conv_transpose_weight` when it is given the
         geometry, else on the first call that needs them (then reused).
     """
     weight: np.ndarray
@@ -507,14 +512,21 @@ def _direct_weight(packed):
 def _expand_rows(x2, x_zp, ICg, OCg, lo, hi, xe):
     """``xe[m, i, oc] = x[m, (oc // OCg) * ICg + i] - x_zp`` for pixels ``lo..hi``: each
     output channel's input value, so the direct sums run as whole-vector products."""
-    OC = xe.shape[2]
+    G = xe.shape[2] // OCg
     zp = np.int32(x_zp)
     for m in range(lo, hi):
         xrow = x2[m]
         for i in range(ICg):
             e = xe[m, i]
-            for oc in range(OC):
-                e[oc] = np.int32(xrow[(oc // OCg) * ICg + i]) - zp
+            if ICg == 1 and OCg == 1:  # depthwise: a widening copy, vectorised
+                for c in range(G):
+                    e[c] = np.int32(xrow[c]) - zp
+            else:
+                for g in range(G):
+                    v = np.int32(xrow[g * ICg + i]) - zp
+                    eg = e[g * OCg:(g + 1) * OCg]
+                    for j in range(OCg):
+                        eg[j] = v
 
 
 @kernel(parallel=True)

@@ -79,11 +79,10 @@ CASES = [
 ]
 
 
-@pytest.fixture(params=["phases", "col2im"])
+@pytest.fixture(params=["phases", "col2im", "direct"])
 def method(request, monkeypatch):
-    """Force one of the kernel's two methods (it normally picks by taps per phase)."""
-    use = request.param == "phases"
-    monkeypatch.setattr(K, "_use_phases", lambda kernel_size, stride: use)
+    """Force one of the kernel's three methods (it normally picks by shape)."""
+    monkeypatch.setattr(K, "_method", lambda packed, stride: request.param)
     return request.param
 
 
@@ -102,8 +101,8 @@ def test_layer_matches_reference(case, per_channel, method):
        s=st.tuples(st.integers(1, 3), st.integers(1, 3)),
        d=st.tuples(st.integers(1, 2), st.integers(1, 2)),
        hw=st.tuples(st.integers(1, 6), st.integers(1, 6)), per_channel=st.booleans(),
-       phases=st.booleans())
-def test_int32_accumulators_property(seed, G, icg, ocg, k, s, d, hw, per_channel, phases):
+       method=st.sampled_from(["phases", "col2im", "direct"]))
+def test_int32_accumulators_property(seed, G, icg, ocg, k, s, d, hw, per_channel, method):
     rng = np.random.default_rng(seed)
     p = tuple(int(rng.integers(0, di * (ki - 1) + 1)) for ki, di in zip(k, d))
     op = tuple(int(rng.integers(0, max(si, di))) for si, di in zip(s, d))
@@ -115,7 +114,7 @@ def test_int32_accumulators_property(seed, G, icg, ocg, k, s, d, hw, per_channel
     packed = K.pack_conv_transpose_weight(codes, ws, wz, G)
     xc = rng.integers(0, 256, (2, IC) + hw).astype(np.uint8)
     xzp = int(rng.integers(0, 256))
-    with mock.patch.object(K, "_use_phases", lambda kernel_size, stride: phases):
+    with mock.patch.object(K, "_method", lambda packed, stride: method):
         acc = K.qconv_transpose_int32(np.ascontiguousarray(np.moveaxis(xc, 1, -1)), xzp,
                                       packed, s, p, op, d)
     want = conv_transpose_acc_ref(xc, xzp, codes, wz, s, p, op, d, G)
