@@ -167,6 +167,14 @@ def test_input_layouts_give_the_same_codes():
     y = m(x)
     assert not y.is_contiguous() and y._int.strides[1] == 1
     _check_layer(m2, w2, b2, y)
+    # a channel slice of a channels-last tensor: unaligned start, channel stride 1
+    m3, w3, b3 = _layer(2, dict(in_channels=8, out_channels=4, kernel_size=3, padding=1),
+                        rng, True)
+    wide = numq._make_per_tensor_quantized_tensor(
+        np.moveaxis(rng.integers(0, 256, (2, 9, 8, 11)).astype(np.uint8), -1, 1),
+        0.05, 3, numq.quint8)
+    wide._int = np.moveaxis(np.ascontiguousarray(np.moveaxis(wide._int, 1, -1)), -1, 1)
+    _check_layer(m3, w3, b3, wide[:, 1:9])
 
 
 def test_output_behaves_like_a_contiguous_qtensor():
