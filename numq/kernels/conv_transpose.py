@@ -75,8 +75,9 @@ class PackedConvTransposeWeight(NamedTuple):
     plans : dict
         ``(stride, padding, dilation) -> tuple of _Phase`` (the per-phase packed
         sub-kernels), ``"col2im" -> packs`` (the whole-kernel packs of the col2im
-        method) and ``"direct" -> int32 weights`` (the direct method's). Filled by :func:`pack_conv_transpose_weight` when it is given the
-        geometry, else on the first call that needs them (then reused).
+        method) and ``"direct" -> int32 weights`` (the direct method's). Filled by
+        :func:`pack_conv_transpose_weight` when it is given the geometry, else on the
+        first call that needs them (then reused).
     """
     weight: np.ndarray
     scales: np.ndarray
