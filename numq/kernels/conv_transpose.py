@@ -650,18 +650,24 @@ def _direct(x_q, x_zero_point, packed, stride, padding, output_padding, dilation
 def _method(packed, stride):
     """Pick ``"direct"``, ``"phases"`` or ``"col2im"`` (all give the same integers).
 
-    - direct when a group has few channels (``IC/g <= 8`` and ``OC/g <= 8``, e.g.
-      depthwise): a GEMM per group and phase would have tiny K and N and cost a Python
-      call each (measured: 144-channel depthwise 3x3 at 28x28, 40 ms -> well under 1);
-    - col2im when a phase has fewer than 2 taps on average (kernel == stride): a phase
-      GEMM would have K = IC/g only; one GEMM with N = taps * OC/g and a col2im whose
-      rows do not overlap is faster (measured: 32->16 k2 s2 at 28x28, 3x);
-    - phases otherwise.
+    Measured on 28x28 inputs (one thread); GEMM speed depends on K (long is good) and
+    on N (the engine is slow below 32 columns), and each GEMM is a Python call:
+
+    - direct for few channels per group (``IC/g * OC/g <= 64``, or ``<= 128`` with
+      groups): the GEMMs would be tiny and many (144-channel depthwise 3x3: 40 ms by
+      phases, 0.5 ms direct; 64->64 in 8 groups, k3 s2: 5.7 ms vs 0.8 ms);
+    - col2im for other grouped convolutions (one GEMM per group instead of one per
+      group and phase: 64->64 in 4 groups, k4 s2: 3.9 ms vs 1.6 ms), and without groups
+      when phases have < 2 taps on average and OC < 32 (32->16 k2 s2: 0.49 vs 0.15 ms);
+    - phases otherwise (64->32 k4 s2: 1.3x, 64->64 k3 s1: 2x faster than col2im).
     """
     G = packed.groups
-    if packed.in_channels // G <= 8 and packed.out_channels // G <= 8:
+    cg = (packed.in_channels // G) * (packed.out_channels // G)
+    if cg <= 64 or (G > 1 and cg <= 128):
         return "direct"
-    if math.prod(packed.kernel_size) < 2 * math.prod(stride):
+    if G > 1:
+        return "col2im"
+    if math.prod(packed.kernel_size) < 2 * math.prod(stride) and packed.out_channels < 32:
         return "col2im"
     return "phases"
 
