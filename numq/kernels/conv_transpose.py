@@ -49,7 +49,7 @@ from numba import prange
 
 from .._threads import parallel_region
 from ._jit import kernel
-from .gemm import (_requant_params, _requantize_rows, pack_linear_weight, qlinear,
+from .gemm import (K_MAX, _requant_params, _requantize_rows, pack_linear_weight, qlinear,
                    qlinear_int32, requantize)
 
 __all__ = ["PackedConvTransposeWeight", "pack_conv_transpose_weight",
@@ -659,15 +659,21 @@ def _method(packed, stride):
     - col2im for other grouped convolutions (one GEMM per group instead of one per
       group and phase: 64->64 in 4 groups, k4 s2: 3.9 ms vs 1.6 ms), and without groups
       when phases have < 2 taps on average and OC < 32 (32->16 k2 s2: 0.49 vs 0.15 ms);
-    - phases otherwise (64->32 k4 s2: 1.3x, 64->64 k3 s1: 2x faster than col2im).
+    - phases otherwise (64->32 k4 s2: 1.3x, 64->64 k3 s1: 2x faster than col2im),
+      unless a phase's K could exceed the engine's ``K_MAX`` (then col2im, K = IC/g;
+      beyond that, direct).
     """
     G = packed.groups
-    cg = (packed.in_channels // G) * (packed.out_channels // G)
-    if cg <= 64 or (G > 1 and cg <= 128):
+    ICg = packed.in_channels // G
+    cg = ICg * (packed.out_channels // G)
+    if cg <= 64 or (G > 1 and cg <= 128) or ICg > K_MAX:  # direct has no K limit
         return "direct"
     if G > 1:
         return "col2im"
     if math.prod(packed.kernel_size) < 2 * math.prod(stride) and packed.out_channels < 32:
+        return "col2im"
+    # the GEMM engine takes K <= K_MAX; a phase's K is at most all taps times IC/g
+    if math.prod(packed.kernel_size) * ICg > K_MAX:
         return "col2im"
     return "phases"
 
