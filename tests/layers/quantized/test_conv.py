@@ -416,3 +416,30 @@ def test_bad_output_qparams():
     w = _qw(np.random.default_rng(20), (6, 4, 3, 3), False)
     with pytest.raises(ValueError, match="zero_point must be >= 0"):
         qF.conv2d(x, w, None, scale=0.1, zero_point=-1)
+
+
+def test_concurrent_calls_from_python_threads():
+    """Per-thread scratch buffers: layers called from several threads at once give the
+    same codes as sequential calls."""
+    import threading
+    rng = np.random.default_rng(22)
+    m, _, _ = _layer(2, dict(in_channels=16, out_channels=16, kernel_size=3, padding=1),
+                     rng, True)
+    md, _, _ = _layer(2, dict(in_channels=16, out_channels=16, kernel_size=3, padding=1,
+                              groups=16), rng, True)
+    xs = [_qx(rng, (2, 16, 20, 20)) for _ in range(4)]
+    want = [(m(x).int_repr(), md(x).int_repr()) for x in xs]
+    got = [None] * len(xs)
+
+    def work(i):
+        for _ in range(3):
+            got[i] = (m(xs[i]).int_repr(), md(xs[i]).int_repr())
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(xs))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for (a, b), (c, d) in zip(want, got):
+        np.testing.assert_array_equal(a, c)
+        np.testing.assert_array_equal(b, d)
