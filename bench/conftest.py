@@ -77,6 +77,8 @@ def _measure(benchmark, request, group, impl, fn, warmup=2, ops=None):
     load = _other_load(before, _cpu_ticks())
     if load is not None:
         benchmark.extra_info["other_load"] = round(load, 3)
+    if hasattr(os, "sched_getaffinity"):   # CPUs this process may run on (may change)
+        benchmark.extra_info["cpus"] = len(os.sched_getaffinity(0))
     meta = getattr(benchmark, "stats", None)  # None under --benchmark-disable
     if meta is not None:
         if ops is not None:
