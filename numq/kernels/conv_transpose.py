@@ -56,7 +56,10 @@ __all__ = ["PackedConvTransposeWeight", "pack_conv_transpose_weight",
            "unpack_conv_transpose_weight", "qconv_transpose", "qconv_transpose_int32",
            "conv_transpose_output_size"]
 
-_PARALLEL_MIN = 1 << 16  # im2col bytes below which the copy stays serial
+_PARALLEL_MIN = 1 << 16  # output elements below which the gather kernels stay serial
+# a plain copy runs at several GB/s: below 1 MiB a parallel region (thread wake-up, and
+# on a busy machine a wait for a descheduled worker) costs more than it saves
+_COPY_PARALLEL_MIN = 1 << 20
 
 
 class PackedConvTransposeWeight(NamedTuple):
@@ -249,7 +252,7 @@ def _im2col_par(x, offd, offh, offw, c0, T, x_zp, nchunks, cols):
 
 def _im2col(x5, ph, c0, T, x_zp, cols):
     offd, offh, offw = ph.offsets
-    if cols.size < _PARALLEL_MIN or cols.shape[0] < 2:
+    if cols.size < _COPY_PARALLEL_MIN or cols.shape[0] < 2:
         _im2col_rows(x5, offd, offh, offw, c0, T, x_zp, 0, cols.shape[0], cols)
     else:
         with parallel_region():
@@ -624,7 +627,7 @@ def _direct(x_q, x_zero_point, packed, stride, padding, output_padding, dilation
     x2 = x_q.reshape(-1, IC)
     w32 = _direct_weight(packed)
     xe = np.empty((x2.shape[0], IC // G, OC), np.int32)
-    if xe.size < _PARALLEL_MIN or xe.shape[0] < 2:
+    if xe.size * 4 < _COPY_PARALLEL_MIN or xe.shape[0] < 2:
         _expand_rows(x2, int(x_zero_point), IC // G, OC // G, 0, xe.shape[0], xe)
     else:
         with parallel_region():

@@ -123,9 +123,11 @@ def test_int32_accumulators_property(seed, G, icg, ocg, k, s, d, hw, per_channel
 
 
 def test_parallel_paths_match_reference(method):
-    # 16 channels x 66 x 66 output: above the serial thresholds, so im2col / col2im run
-    # in prange
+    # 16 channels x 66 x 66 output: above the gather kernels' serial threshold
     _check_layer(2, 8, 16, 4, 2, 1, 1, 1, 2, True, (33, 33), N=1, seed=7)
+    # 64 channels at 48 x 48, 3x3: a 1.3 MB im2col / 4.7 MB expanded input, above the
+    # copies' serial threshold
+    _check_layer(2, 64, 8, 3, 1, 1, 0, 1, 1, True, (48, 48), N=1, seed=17)
     rng = np.random.default_rng(8)
     _, codes, ws, wz = _weight(rng, 8, 8, (4, 4), True, 2)
     packed = K.pack_conv_transpose_weight(codes, ws, wz, 2)
