@@ -21,6 +21,10 @@ from .quantize import (PARALLEL_MIN, dequantize_per_channel, dequantize_per_tens
                        quantize_per_channel_float_qparams_f32, quantize_per_tensor_f32,
                        quantize_per_tensor_qint32_f32, quantize_per_tensor_sub_byte_f32,
                        unpack_quint4x2)
+from .conv import PackedConvWeight, conv_output_size, pack_conv_weight, qconv, unpack_conv_weight
+from .conv_transpose import (PackedConvTransposeWeight, conv_transpose_output_size,
+                             pack_conv_transpose_weight, qconv_transpose, qconv_transpose_int32,
+                             unpack_conv_transpose_weight)
 from .gemm import (PackedLinearWeight, pack_linear_weight, qlinear, qlinear_dynamic,
                    qlinear_int32, requantize, unpack_linear_weight)
 from .reduce import minmax_f32, minmax_per_channel_f32
@@ -38,4 +42,7 @@ __all__ = [
     "fake_quantize_learnable_per_channel_backward",
     "PackedLinearWeight", "pack_linear_weight", "unpack_linear_weight", "qlinear",
     "qlinear_int32", "qlinear_dynamic", "requantize",
+    "PackedConvWeight", "pack_conv_weight", "unpack_conv_weight", "qconv", "conv_output_size",
+    "PackedConvTransposeWeight", "pack_conv_transpose_weight", "unpack_conv_transpose_weight",
+    "qconv_transpose", "qconv_transpose_int32", "conv_transpose_output_size",
 ]

@@ -5,8 +5,9 @@ Weights are prepacked once (at ``from_float`` / ``set_weight_bias`` /
 the float-in / float-out layers.
 """
 from . import dynamic, functional
+from .conv import Conv1d, Conv2d, Conv3d
+from .conv_transpose import ConvTranspose1d, ConvTranspose2d, ConvTranspose3d
 from .linear import Linear, LinearPackedParams
 
-__all__ = ["Linear", "LinearPackedParams", "dynamic", "functional"]
-from .conv import Conv1d, Conv2d, Conv3d  # noqa: E402
-__all__ += ["Conv1d", "Conv2d", "Conv3d"]
+__all__ = ["Linear", "LinearPackedParams", "Conv1d", "Conv2d", "Conv3d",
+           "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d", "dynamic", "functional"]
