@@ -1,9 +1,14 @@
 """CPU feature detection and kernel-variant selection.
 
-The variant is one of ``"avx512_vnni"``, ``"avx2"``, ``"generic"``. It comes from
-llvmlite's host CPU feature query (the same view of the CPU that Numba compiles for),
-capped by the ``NUMQ_ISA`` environment variable, and is ``"generic"`` when Numba's JIT
-is disabled (intrinsic kernels cannot run in the interpreter).
+The variant is one of ``"avx512_amx"``, ``"avx512_vnni"``, ``"avx2"``, ``"generic"``.
+It comes from llvmlite's host CPU feature query (the same view of the CPU that Numba
+compiles for), capped by the ``NUMQ_ISA`` environment variable, and is ``"generic"`` when
+Numba's JIT is disabled (intrinsic kernels cannot run in the interpreter).
+
+AMX also needs the operating system's consent: Linux hands out the tile registers'
+state only to a process that asks for it (``arch_prctl(ARCH_REQ_XCOMP_PERM,
+XFEATURE_XTILEDATA)``); numq asks once, when it first looks at the CPU, and treats a
+refusal as "no AMX".
 """
 import contextlib
 import functools
@@ -13,8 +18,9 @@ import warnings
 
 __all__ = ["ISA_VARIANTS", "cpu_features", "isa", "supported_variants", "active", "forced"]
 
-ISA_VARIANTS = ("generic", "avx2", "avx512_vnni")
+ISA_VARIANTS = ("generic", "avx2", "avx512_vnni", "avx512_amx")
 _REQUIRES = {
+    "avx512_amx": ("avx512f", "avx512bw", "avx512vnni", "amx-tile", "amx-int8"),
     "avx512_vnni": ("avx512f", "avx512bw", "avx512vnni"),
     "avx2": ("avx2", "fma"),
     "generic": (),
@@ -30,14 +36,30 @@ def cpu_features():
 
 
 def _supported(variant, feats):
-    return all(f in feats for f in _REQUIRES[variant])
+    ok = all(f in feats for f in _REQUIRES[variant])
+    return ok and (variant != "avx512_amx" or _amx_permitted())
+
+
+@functools.cache
+def _amx_permitted():
+    """Ask Linux for the AMX tile state (once per process); True if granted."""
+    import ctypes
+    import sys
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        # syscall(SYS_arch_prctl = 158, ARCH_REQ_XCOMP_PERM = 0x1023, XFEATURE_XTILEDATA = 18)
+        return libc.syscall(158, 0x1023, 18) == 0
+    except (OSError, AttributeError):
+        return False
 
 
 @functools.cache
 def isa():
     """Return the kernel variant in force for this process.
 
-    ``NUMQ_ISA`` (``generic`` / ``avx2`` / ``avx512_vnni``) asks for a variant; a variant
+    ``NUMQ_ISA`` (``generic`` / ``avx2`` / ``avx512_vnni`` / ``avx512_amx``) asks for a variant; a variant
     the CPU cannot run is refused with a warning and the best supported one below it is
     used. An unknown value raises ``ValueError``.
     """

@@ -140,8 +140,8 @@ def test_pack_round_trip_and_size():
         w = rng.integers(-128, 128, (n, k), dtype=np.int8)
         p = gemm.pack_linear_weight(w, rng.random(n) + 0.1, rng.integers(-3, 3, n))
         np.testing.assert_array_equal(gemm.unpack_linear_weight(p), w)
-        # int8 bytes, K padded to a multiple of 4 (<= 3 bytes per row), 128 bytes of slack
-        assert p.data.nbytes <= w.nbytes + 3 * n + 128
+        # int8 bytes, K padded to a multiple of 4 (<= 3 bytes per row), 2 KiB of slack
+        assert p.data.nbytes <= w.nbytes + 3 * n + 2048
         assert p.nbytes - p.data.nbytes <= 32 * n   # O(N) per-column arrays
 
 

@@ -36,7 +36,8 @@ from numba.extending import intrinsic, overload
 
 from .._isa import cpu_features
 
-__all__ = ["NR", "MR", "fetch_add"]  # plus vnni1..vnni8, avx2_1..avx2_8
+__all__ = ["NR", "MR", "fetch_add", "amx32", "AMX_ROWS", "AMX_KG"]
+# plus the microkernels vnni1 .. vnni8 and avx2_1 .. avx2_8
 
 NR = 32   # columns per packed strip (two 16-lane int32 vectors)
 MR = 8    # rows per full tile
@@ -371,3 +372,71 @@ def _fetch_add_impl(counter):
     def impl(counter):
         return _fetch_add_llvm(counter.ctypes.data)
     return impl
+
+
+# ------------------------------------------------------------------------- AMX
+
+AMX_ROWS = 32    # rows of A per AMX call (two 16-row tiles)
+AMX_KG = 16      # k groups of 4 per tile step (64 k)
+
+
+@intrinsic
+def amx32(typingctx, cfg_addr, a_addr, lda, b_addr, nb, kchunks, c_addr):
+    """C (32 x 32 int32, row stride 128 bytes) = A (32 rows, stride ``lda``) x one strip.
+
+    ``tdpbusd`` on four accumulator tiles (rows 0-15 / 16-31 x columns 0-15 / 16-31);
+    per step of 64 k it loads two A tiles (16 rows x 64 bytes) and two B tiles: 16 k
+    groups of the strip, columns 0-15 at +0 and 16-31 at +64 of each ``nb``-byte group.
+    A's rows past K (and past M) must be zero; B may be read past its last group (the
+    products with A's zero columns vanish). On a CPU without AMX it compiles to a trap
+    (drivers never call it there).
+    """
+    sig = types.void(types.uintp, types.uintp, types.intp, types.uintp, types.intp,
+                     types.intp, types.uintp)
+
+    def codegen(context, builder, signature, args):
+        cfg_, a_, lda_, b_, nb_, kch_, c_ = args
+        if not {"amx-tile", "amx-int8"} <= cpu_features():
+            trap = cgutils.get_or_insert_function(builder.module,
+                                                  ir.FunctionType(ir.VoidType(), []),
+                                                  "llvm.trap")
+            builder.call(trap, [])
+            return context.get_dummy_value()
+        p8 = _I8.as_pointer()
+        void = ir.VoidType()
+
+        def fn(name, argtys):
+            return cgutils.get_or_insert_function(builder.module,
+                                                  ir.FunctionType(void, argtys), name)
+
+        def tid(t):
+            return ir.Constant(_I8, t)
+
+        load = fn("llvm.x86.tileloadd64", [_I8, p8, _I64])
+        store = fn("llvm.x86.tilestored64", [_I8, p8, _I64])
+        dp = fn("llvm.x86.tdpbusd", [_I8, _I8, _I8])
+        zero = fn("llvm.x86.tilezero", [_I8])
+        builder.call(fn("llvm.x86.ldtilecfg", [p8]), [builder.inttoptr(cfg_, p8)])
+        for t in range(4):
+            builder.call(zero, [tid(t)])
+        a16 = builder.mul(lda_, _const(16))
+        bstep = builder.mul(nb_, _const(AMX_KG))
+        with cgutils.for_range(builder, kch_) as loop:
+            kk = loop.index
+            a0 = builder.add(a_, builder.mul(kk, _const(4 * AMX_KG)))
+            b0 = builder.add(b_, builder.mul(kk, bstep))
+            builder.call(load, [tid(4), builder.inttoptr(a0, p8), lda_])
+            builder.call(load, [tid(5), builder.inttoptr(builder.add(a0, a16), p8), lda_])
+            builder.call(load, [tid(6), builder.inttoptr(b0, p8), nb_])
+            builder.call(load, [tid(7), builder.inttoptr(builder.add(b0, _const(64)), p8), nb_])
+            builder.call(dp, [tid(0), tid(4), tid(6)])
+            builder.call(dp, [tid(1), tid(4), tid(7)])
+            builder.call(dp, [tid(2), tid(5), tid(6)])
+            builder.call(dp, [tid(3), tid(5), tid(7)])
+        ldc = _const(4 * NR)
+        for t, off in ((0, 0), (1, 64), (2, 16 * 4 * NR), (3, 16 * 4 * NR + 64)):
+            builder.call(store, [tid(t), builder.inttoptr(builder.add(c_, _const(off)), p8), ldc])
+        builder.call(fn("llvm.x86.tilerelease", []), [])
+        return context.get_dummy_value()
+
+    return sig, codegen

@@ -39,8 +39,11 @@ __all__ = ["PackedLinearWeight", "pack_linear_weight", "unpack_linear_weight",
 
 NR, MR = _mk.NR, _mk.MR
 K_MAX = 65536      # 255 * 128 * K stays below 2**31
-_SLACK = 128       # bytes after the packed data: full-width loads of a narrow tail strip
-_ISA_CODE = {"generic": 0, "avx2": 1, "avx512_vnni": 2}
+# bytes after the packed data: full-width loads of a narrow tail strip, and AMX tile
+# loads of up to 15 k groups past the last one (multiplied by zero activations)
+_SLACK = 16 * 128
+_ISA_CODE = {"generic": 0, "avx2": 1, "avx512_vnni": 2, "avx512_amx": 3}
+_AMX = 3
 _SERIAL_MACS = 1 << 18   # below this many multiply-adds one thread is faster
 _PARALLEL_PACK = 1 << 20  # activation bytes above which packing them runs on all threads
 _MODE_U8, _MODE_F32, _MODE_I32 = _mk.MODE_U8, _mk.MODE_F32, _mk.MODE_I32
@@ -308,7 +311,7 @@ def _acc_value(raw, col_corr, w_zp, row_term):
 # ---------------------------------------------------------------- driver
 
 @kernel
-def _gemm_items(counter, nitems, isa, a, k4, kc, data, n, m, mc, sg, nrb,
+def _gemm_items(counter, nitems, isa, a, lda_a, cfg, k4, kc, data, n, m, mc, sg, nrb,
                 mode, col_corr, w_zps, use_rows, row_terms,
                 mult, bias_v, zp_f, lo_f, relu, out_u8, out_f32, out_i32, ldo, desc):
     """Compute items (``mc`` rows x ``sg`` strips each) with their epilogue until none is left.
@@ -335,6 +338,11 @@ def _gemm_items(counter, nitems, isa, a, k4, kc, data, n, m, mc, sg, nrb,
         s1 = min(ns, s0 + sg)
         r_lo = rb * mc
         r_end = min(m, r_lo + mc)
+        if isa == _AMX:
+            _amx_item(s0, s1, r_lo, r_end, a_base, lda_a, cfg, b_base, k4, n, mode, desc_ptr,
+                      tiles, col_corr, w_zps, use_rows, row_terms, mult, bias_v, zp_f, lo_f,
+                      relu, out_u8, out_f32, out_i32, ldo)
+            continue
         for kb in range(0, k4, kc):
             kn = min(kc, k4 - kb)
             last = kb + kn >= k4
@@ -365,6 +373,50 @@ def _gemm_items(counter, nitems, isa, a, k4, kc, data, n, m, mc, sg, nrb,
                         _epilogue(tile, r0, mr, j0, ncol, mode, col_corr, w_zps, use_rows,
                                   row_terms, mult, bias_v, zp_f, lo_f, relu, out_u8, out_f32,
                                   out_i32, ldo)
+
+
+@kernel
+def _amx_config(cfg):
+    """The 64-byte AMX tile configuration: palette 1, tiles 0-7 of 16 rows x 64 bytes."""
+    cfg[0] = 1
+    for t in range(8):
+        cfg[16 + 2 * t] = 64      # bytes per row (uint16, little endian)
+        cfg[48 + t] = 16          # rows
+
+
+@kernel
+def _amx_item(s0, s1, r_lo, r_end, a_base, lda_a, cfg, b_base, k4, n, mode, desc_ptr, tiles,
+              col_corr, w_zps, use_rows, row_terms, mult, bias_v, zp_f, lo_f, relu, out_u8,
+              out_f32, out_i32, ldo):
+    """One item on AMX: 32-row x 32-column tiles over all of K, then the epilogues.
+
+    ``a`` here is row-major with row stride ``lda_a`` (K zero-padded to whole 64-k tile
+    steps, rows to a multiple of 32). The 32 x 32 sums land in ``tiles[0:4]`` (four 8 x
+    32 tiles) and each 8-row part finishes with the VNNI microkernel's fused epilogue
+    (``k4 = 0``: load, correct, requantize, store) or, for a narrow last strip, the
+    Numba epilogue.
+    """
+    kch = (k4 + _mk.AMX_KG - 1) // _mk.AMX_KG
+    c_ptr = tiles.ctypes.data
+    for s in range(s0, s1):
+        j0 = s * NR
+        ncol = min(NR, n - j0)
+        nb = 4 * ncol
+        for r32 in range(r_lo, r_end, _mk.AMX_ROWS):
+            _mk.amx32(cfg.ctypes.data, a_base + r32 * lda_a, lda_a, b_base + j0 * k4 * 4, nb,
+                      kch, c_ptr)
+            for sub in range(_mk.AMX_ROWS // MR):
+                r0 = r32 + MR * sub
+                if r0 >= r_end:
+                    break
+                mr = min(MR, r_end - r0)
+                tile = tiles[sub]
+                if ncol == NR:
+                    _micro_vnni(mr, 0, 0, 0, 0, tile.ctypes.data, True, mode, desc_ptr, r0, j0)
+                else:
+                    _epilogue(tile, r0, mr, j0, ncol, mode, col_corr, w_zps, use_rows,
+                              row_terms, mult, bias_v, zp_f, lo_f, relu, out_u8, out_f32,
+                              out_i32, ldo)
 
 
 @kernel(inline="always")
@@ -427,13 +479,13 @@ def _epi_i32(sr, cc, wz, rt, use_rows, out):
 
 
 @kernel(parallel=True)
-def _gemm_parallel(nchunks, nitems, isa, a, k4, kc, data, n, m, mc, sg, nrb,
+def _gemm_parallel(nchunks, nitems, isa, a, lda_a, cfg, k4, kc, data, n, m, mc, sg, nrb,
                    mode, col_corr, w_zps, use_rows, row_terms,
                    mult, bias_v, zp_f, lo_f, relu, out_u8, out_f32, out_i32, ldo, desc):
     # one worker per thread; the workers share the item counter (dynamic schedule)
     counter = np.zeros(1, np.int64)
     for c in prange(nchunks):
-        _gemm_items(counter, nitems, isa, a, k4, kc, data, n, m, mc, sg, nrb, mode,
+        _gemm_items(counter, nitems, isa, a, lda_a, cfg, k4, kc, data, n, m, mc, sg, nrb, mode,
                     col_corr, w_zps, use_rows, row_terms, mult, bias_v, zp_f, lo_f, relu,
                     out_u8, out_f32, out_i32, ldo, desc)
 
@@ -446,17 +498,21 @@ _MC = 128        # rows per item (16 row tiles share each weight block)
 _SG = 4          # strips per item
 
 
-def _plan(m, k4, n, threads):
+def _plan(m, k4, n, threads, amx=False):
     """Return ``(mc, sg, nrb, nsg, kc)``: item rows, strips per item, item grid, K block.
+
+    With ``amx``, items hold whole 32-row tiles and K is not blocked (the tiles
+    accumulate over all of K in registers).
 
     Strip groups are a multiple of ``threads`` so every thread gets the same number of
     whole groups (measured on the 2-core development machine, single-core GOPS: see the
     module docstring).
     """
     ns = -(-n // NR)
-    mc = min(-(-m // MR) * MR, _MC)
+    step = _mk.AMX_ROWS if amx else MR
+    mc = min(-(-m // step) * step, _MC)
     nrb = -(-m // mc)
-    kc = k4 if k4 <= _KC_MAX else _KC
+    kc = k4 if (amx or k4 <= _KC_MAX) else _KC
     nsg = -(-ns // _SG)
     if threads > 1 and ns >= threads:
         nsg = -(-nsg // threads) * threads
@@ -522,12 +578,23 @@ def _launch(isa, nchunks, a, k, k4, kc, data, n, m, mc, sg, nrb, nsg, mode, x_zp
     rows = np.empty(m if any_zp else 1, np.int64)
     if any_zp:
         _row_terms(a, m, k, k, x_zp, rows)
-    ntiles = (m + MR - 1) // MR
-    ap = np.empty(ntiles * k4 * 4 * MR, np.uint8)
-    if nchunks > 1 and m * k >= _PARALLEL_PACK:   # a second parallel region pays off
-        _pack_a_parallel(a, m, k, k4, ntiles, nchunks, ap)
+    cfg = np.zeros(64, np.uint8)
+    if isa == _AMX:
+        # row-major, K zero-padded to whole 64-k steps, rows to whole 32-row tiles
+        lda_a = (k4 + _mk.AMX_KG - 1) // _mk.AMX_KG * 4 * _mk.AMX_KG
+        mp = (m + _mk.AMX_ROWS - 1) // _mk.AMX_ROWS * _mk.AMX_ROWS
+        ap = np.zeros(mp * lda_a, np.uint8)
+        for i in range(m):
+            ap[i * lda_a:i * lda_a + k] = a[i * k:(i + 1) * k]
+        _amx_config(cfg)
     else:
-        _pack_a(a, m, k, k4, 0, ntiles, ap)
+        lda_a = 4 * MR
+        ntiles = (m + MR - 1) // MR
+        ap = np.empty(ntiles * k4 * 4 * MR, np.uint8)
+        if nchunks > 1 and m * k >= _PARALLEL_PACK:   # a second parallel region pays off
+            _pack_a_parallel(a, m, k, k4, ntiles, nchunks, ap)
+        else:
+            _pack_a(a, m, k, k4, 0, ntiles, ap)
     zp_f = np.float32(out_zp)
     lo_f = zp_f if relu else np.float32(0.0)
     fl = np.empty(2, np.float32)
@@ -552,11 +619,11 @@ def _launch(isa, nchunks, a, k, k4, kc, data, n, m, mc, sg, nrb, nsg, mode, x_zp
     desc[_mk.DESC_ZP_BITS] = bits[0]
     desc[_mk.DESC_LO_BITS] = bits[1]
     if nchunks > 1:
-        _gemm_parallel(nchunks, nrb * nsg, isa, ap, k4, kc, data, n, m, mc, sg, nrb, mode,
+        _gemm_parallel(nchunks, nrb * nsg, isa, ap, lda_a, cfg, k4, kc, data, n, m, mc, sg, nrb, mode,
                        col_corr, w_zps, any_zp, rows, mult, bias_v, zp_f, lo_f, relu, out_u8,
                        out_f32, out_i32, ldo, desc)
     else:
-        _gemm_items(np.zeros(1, np.int64), nrb * nsg, isa, ap, k4, kc, data, n, m, mc,
+        _gemm_items(np.zeros(1, np.int64), nrb * nsg, isa, ap, lda_a, cfg, k4, kc, data, n, m, mc,
                     sg, nrb, mode,
                     col_corr, w_zps, any_zp, rows, mult, bias_v, zp_f, lo_f, relu, out_u8,
                     out_f32, out_i32, ldo, desc)
@@ -571,10 +638,13 @@ def _run(mode, a, x_zp, packed, x_scale, out_scale, bias, has_bias, out_zp, relu
         return
     k4 = (k + 3) >> 2
     threads = get_num_threads()
-    mc, sg, nrb, nsg, kc = _plan(m, k4, n, threads)
+    isa = _ISA_CODE[_isa.active()]
+    if isa == _AMX and m < _mk.AMX_ROWS:
+        isa = _ISA_CODE["avx512_vnni"]   # a 32-row tile would be mostly padding
+    mc, sg, nrb, nsg, kc = _plan(m, k4, n, threads, amx=isa == _AMX)
     par = threads > 1 and nrb * nsg > 1 and m * n * k >= _SERIAL_MACS
     nchunks = min(threads, nrb * nsg) if par else 1
-    args = (_ISA_CODE[_isa.active()], nchunks, a.reshape(-1), k, k4, kc, packed.data,
+    args = (isa, nchunks, a.reshape(-1), k, k4, kc, packed.data,
             n, m, mc, sg, nrb, nsg, mode, x_zp, packed.col_sums, packed.zero_points,
             packed.any_zero_point, packed.scales_f32, packed.per_channel, x_scale, out_scale,
             bias, has_bias, out_zp, relu,
