@@ -36,7 +36,7 @@ from numba.extending import intrinsic, overload
 
 from .._isa import cpu_features
 
-__all__ = ["NR", "MR", "fetch_add", "amx32", "AMX_ROWS", "AMX_KG"]
+__all__ = ["NR", "MR", "fetch_add", "amx32", "amx_begin", "amx_end", "AMX_ROWS", "AMX_KG"]
 # plus the microkernels vnni1 .. vnni8 and avx2_1 .. avx2_8
 
 NR = 32   # columns per packed strip (two 16-lane int32 vectors)
@@ -381,8 +381,10 @@ AMX_KG = 16      # k groups of 4 per tile step (64 k)
 
 
 @intrinsic
-def amx32(typingctx, cfg_addr, a_addr, lda, b_addr, nb, kchunks, c_addr):
+def amx32(typingctx, a_addr, lda, b_addr, nb, kchunks, c_addr):
     """C (32 x 32 int32, row stride 128 bytes) = A (32 rows, stride ``lda``) x one strip.
+
+    Needs the tile configuration loaded by :func:`amx_begin` in this thread.
 
     ``tdpbusd`` on four accumulator tiles (rows 0-15 / 16-31 x columns 0-15 / 16-31);
     per step of 64 k it loads two A tiles (16 rows x 64 bytes) and two B tiles: 16 k
@@ -391,11 +393,10 @@ def amx32(typingctx, cfg_addr, a_addr, lda, b_addr, nb, kchunks, c_addr):
     products with A's zero columns vanish). On a CPU without AMX it compiles to a trap
     (drivers never call it there).
     """
-    sig = types.void(types.uintp, types.uintp, types.intp, types.uintp, types.intp,
-                     types.intp, types.uintp)
+    sig = types.void(types.uintp, types.intp, types.uintp, types.intp, types.intp, types.uintp)
 
     def codegen(context, builder, signature, args):
-        cfg_, a_, lda_, b_, nb_, kch_, c_ = args
+        a_, lda_, b_, nb_, kch_, c_ = args
         if not {"amx-tile", "amx-int8"} <= cpu_features():
             trap = cgutils.get_or_insert_function(builder.module,
                                                   ir.FunctionType(ir.VoidType(), []),
@@ -416,7 +417,6 @@ def amx32(typingctx, cfg_addr, a_addr, lda, b_addr, nb, kchunks, c_addr):
         store = fn("llvm.x86.tilestored64", [_I8, p8, _I64])
         dp = fn("llvm.x86.tdpbusd", [_I8, _I8, _I8])
         zero = fn("llvm.x86.tilezero", [_I8])
-        builder.call(fn("llvm.x86.ldtilecfg", [p8]), [builder.inttoptr(cfg_, p8)])
         for t in range(4):
             builder.call(zero, [tid(t)])
         a16 = builder.mul(lda_, _const(16))
@@ -436,7 +436,45 @@ def amx32(typingctx, cfg_addr, a_addr, lda, b_addr, nb, kchunks, c_addr):
         ldc = _const(4 * NR)
         for t, off in ((0, 0), (1, 64), (2, 16 * 4 * NR), (3, 16 * 4 * NR + 64)):
             builder.call(store, [tid(t), builder.inttoptr(builder.add(c_, _const(off)), p8), ldc])
-        builder.call(fn("llvm.x86.tilerelease", []), [])
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+def _amx_or_trap(builder, emit):
+    if {"amx-tile", "amx-int8"} <= cpu_features():
+        emit()
+    else:
+        trap = cgutils.get_or_insert_function(builder.module,
+                                              ir.FunctionType(ir.VoidType(), []), "llvm.trap")
+        builder.call(trap, [])
+
+
+@intrinsic
+def amx_begin(typingctx, cfg_addr):
+    """Load the tile configuration (64 bytes at ``cfg_addr``) for this thread."""
+    sig = types.void(types.uintp)
+
+    def codegen(context, builder, signature, args):
+        p8 = _I8.as_pointer()
+        f = cgutils.get_or_insert_function(builder.module,
+                                           ir.FunctionType(ir.VoidType(), [p8]),
+                                           "llvm.x86.ldtilecfg")
+        _amx_or_trap(builder, lambda: builder.call(f, [builder.inttoptr(args[0], p8)]))
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@intrinsic
+def amx_end(typingctx):
+    """Release this thread's tile state (cheaper context switches afterwards)."""
+    sig = types.void()
+
+    def codegen(context, builder, signature, args):
+        f = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), []),
+                                           "llvm.x86.tilerelease")
+        _amx_or_trap(builder, lambda: builder.call(f, []))
         return context.get_dummy_value()
 
     return sig, codegen

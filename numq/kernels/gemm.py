@@ -311,8 +311,8 @@ def _acc_value(raw, col_corr, w_zp, row_term):
 # ---------------------------------------------------------------- driver
 
 @kernel
-def _gemm_items(counter, nitems, isa, a, lda_a, cfg, k4, kc, data, n, m, mc, sg, nrb,
-                mode, col_corr, w_zps, use_rows, row_terms,
+def _gemm_items(counter, nitems, isa, a, lda_a, cfg, a_tail, m_full, k4, kc, data, n, m, mc, sg,
+                nrb, mode, col_corr, w_zps, use_rows, row_terms,
                 mult, bias_v, zp_f, lo_f, relu, out_u8, out_f32, out_i32, ldo, desc):
     """Compute items (``mc`` rows x ``sg`` strips each) with their epilogue until none is left.
 
@@ -326,9 +326,12 @@ def _gemm_items(counter, nitems, isa, a, lda_a, cfg, k4, kc, data, n, m, mc, sg,
     ns = (n + NR - 1) // NR
     ntr = (mc + MR - 1) // MR
     tiles = np.empty((sg * ntr, MR, NR), np.int32)
-    a_base = a.ctypes.data
-    b_base = data.ctypes.data
-    desc_ptr = desc.ctypes.data
+    # addresses as int64: uint64 + int64 arithmetic would go through float64 in Numba
+    a_base = np.int64(a.ctypes.data)
+    b_base = np.int64(data.ctypes.data)
+    desc_ptr = np.int64(desc.ctypes.data)
+    if isa == _AMX:
+        _mk.amx_begin(cfg.ctypes.data)   # tile configuration: once per worker thread
     while True:
         it = _mk.fetch_add(counter)
         if it >= nitems:
@@ -339,9 +342,9 @@ def _gemm_items(counter, nitems, isa, a, lda_a, cfg, k4, kc, data, n, m, mc, sg,
         r_lo = rb * mc
         r_end = min(m, r_lo + mc)
         if isa == _AMX:
-            _amx_item(s0, s1, r_lo, r_end, a_base, lda_a, cfg, b_base, k4, n, mode, desc_ptr,
-                      tiles, col_corr, w_zps, use_rows, row_terms, mult, bias_v, zp_f, lo_f,
-                      relu, out_u8, out_f32, out_i32, ldo)
+            _amx_item(s0, s1, r_lo, r_end, a_base, lda_a, a_tail, m_full, b_base, k4, n, mode,
+                      desc_ptr, tiles, col_corr, w_zps, use_rows, row_terms, mult, bias_v, zp_f,
+                      lo_f, relu, out_u8, out_f32, out_i32, ldo)
             continue
         for kb in range(0, k4, kc):
             kn = min(kc, k4 - kb)
@@ -373,6 +376,21 @@ def _gemm_items(counter, nitems, isa, a, lda_a, cfg, k4, kc, data, n, m, mc, sg,
                         _epilogue(tile, r0, mr, j0, ncol, mode, col_corr, w_zps, use_rows,
                                   row_terms, mult, bias_v, zp_f, lo_f, relu, out_u8, out_f32,
                                   out_i32, ldo)
+    if isa == _AMX:
+        _mk.amx_end()
+
+
+@kernel
+def _pad_rows(a, r0, r1, k, lda, out):
+    """Copy rows ``r0 .. r1-1`` of ``a`` (row length ``k``) to ``out`` at row stride ``lda``."""
+    for i in range(r0, r1):
+        out[i * lda:i * lda + k] = a[i * k:(i + 1) * k]
+
+
+@kernel(parallel=True)
+def _pad_rows_parallel(a, m, k, lda, nchunks, out):
+    for c in prange(nchunks):
+        _pad_rows(a, c * m // nchunks, (c + 1) * m // nchunks, k, lda, out)
 
 
 @kernel
@@ -385,26 +403,29 @@ def _amx_config(cfg):
 
 
 @kernel
-def _amx_item(s0, s1, r_lo, r_end, a_base, lda_a, cfg, b_base, k4, n, mode, desc_ptr, tiles,
-              col_corr, w_zps, use_rows, row_terms, mult, bias_v, zp_f, lo_f, relu, out_u8,
+def _amx_item(s0, s1, r_lo, r_end, a_base, lda_a, a_tail, m_full, b_base, k4, n, mode, desc_ptr,
+              tiles, col_corr, w_zps, use_rows, row_terms, mult, bias_v, zp_f, lo_f, relu, out_u8,
               out_f32, out_i32, ldo):
     """One item on AMX: 32-row x 32-column tiles over all of K, then the epilogues.
 
     ``a`` here is row-major with row stride ``lda_a`` (K zero-padded to whole 64-k tile
-    steps, rows to a multiple of 32). The 32 x 32 sums land in ``tiles[0:4]`` (four 8 x
-    32 tiles) and each 8-row part finishes with the VNNI microkernel's fused epilogue
-    (``k4 = 0``: load, correct, requantize, store) or, for a narrow last strip, the
-    Numba epilogue.
+    steps); a last block of fewer than 32 rows is read from the zero-padded copy
+    ``a_tail`` (its first row is row ``m_full``). The 32 x 32 sums land in
+    ``tiles[0:4]`` (four 8 x 32 tiles) and each 8-row part finishes with the VNNI
+    microkernel's fused epilogue (``k4 = 0``: load, correct, requantize, store) or, for a
+    narrow last strip, the Numba epilogue.
     """
     kch = (k4 + _mk.AMX_KG - 1) // _mk.AMX_KG
-    c_ptr = tiles.ctypes.data
+    c_ptr = np.int64(tiles.ctypes.data)
     for s in range(s0, s1):
         j0 = s * NR
         ncol = min(NR, n - j0)
         nb = 4 * ncol
         for r32 in range(r_lo, r_end, _mk.AMX_ROWS):
-            _mk.amx32(cfg.ctypes.data, a_base + r32 * lda_a, lda_a, b_base + j0 * k4 * 4, nb,
-                      kch, c_ptr)
+            a_ptr = a_base + r32 * lda_a
+            if r32 + _mk.AMX_ROWS > m_full:
+                a_ptr = np.int64(a_tail.ctypes.data) + (r32 - m_full) * lda_a
+            _mk.amx32(a_ptr, lda_a, b_base + j0 * k4 * 4, nb, kch, c_ptr)
             for sub in range(_mk.AMX_ROWS // MR):
                 r0 = r32 + MR * sub
                 if r0 >= r_end:
@@ -479,15 +500,15 @@ def _epi_i32(sr, cc, wz, rt, use_rows, out):
 
 
 @kernel(parallel=True)
-def _gemm_parallel(nchunks, nitems, isa, a, lda_a, cfg, k4, kc, data, n, m, mc, sg, nrb,
-                   mode, col_corr, w_zps, use_rows, row_terms,
+def _gemm_parallel(nchunks, nitems, isa, a, lda_a, cfg, a_tail, m_full, k4, kc, data, n, m, mc, sg,
+                   nrb, mode, col_corr, w_zps, use_rows, row_terms,
                    mult, bias_v, zp_f, lo_f, relu, out_u8, out_f32, out_i32, ldo, desc):
     # one worker per thread; the workers share the item counter (dynamic schedule)
     counter = np.zeros(1, np.int64)
     for c in prange(nchunks):
-        _gemm_items(counter, nitems, isa, a, lda_a, cfg, k4, kc, data, n, m, mc, sg, nrb, mode,
-                    col_corr, w_zps, use_rows, row_terms, mult, bias_v, zp_f, lo_f, relu,
-                    out_u8, out_f32, out_i32, ldo, desc)
+        _gemm_items(counter, nitems, isa, a, lda_a, cfg, a_tail, m_full, k4, kc, data, n, m, mc, sg,
+                    nrb, mode, col_corr, w_zps, use_rows, row_terms, mult, bias_v, zp_f, lo_f,
+                    relu, out_u8, out_f32, out_i32, ldo, desc)
 
 
 # Blocking, chosen by round-robin timing of the alternatives on the 2-core development
@@ -579,13 +600,25 @@ def _launch(isa, nchunks, a, k, k4, kc, data, n, m, mc, sg, nrb, nsg, mode, x_zp
     if any_zp:
         _row_terms(a, m, k, k, x_zp, rows)
     cfg = np.zeros(64, np.uint8)
+    m_full = m
+    a_tail = np.zeros(1, np.uint8)
     if isa == _AMX:
-        # row-major, K zero-padded to whole 64-k steps, rows to whole 32-row tiles
+        # row-major with K zero-padded to whole 64-k steps: the rows as given when K is a
+        # multiple of 64, else a padded copy; a last partial 32-row block from a small
+        # zero-padded copy
         lda_a = (k4 + _mk.AMX_KG - 1) // _mk.AMX_KG * 4 * _mk.AMX_KG
-        mp = (m + _mk.AMX_ROWS - 1) // _mk.AMX_ROWS * _mk.AMX_ROWS
-        ap = np.zeros(mp * lda_a, np.uint8)
-        for i in range(m):
-            ap[i * lda_a:i * lda_a + k] = a[i * k:(i + 1) * k]
+        m_full = m // _mk.AMX_ROWS * _mk.AMX_ROWS
+        if lda_a == k:
+            ap = a
+        else:
+            ap = np.zeros(m_full * lda_a, np.uint8)
+            if nchunks > 1 and m * k >= _PARALLEL_PACK:
+                _pad_rows_parallel(a, m_full, k, lda_a, nchunks, ap)
+            else:
+                _pad_rows(a, 0, m_full, k, lda_a, ap)
+        # passed down as an array (not an address) so that it outlives the kernels
+        a_tail = np.zeros(_mk.AMX_ROWS * lda_a, np.uint8)
+        _pad_rows(a[m_full * k:], 0, m - m_full, k, lda_a, a_tail)
         _amx_config(cfg)
     else:
         lda_a = 4 * MR
@@ -619,14 +652,13 @@ def _launch(isa, nchunks, a, k, k4, kc, data, n, m, mc, sg, nrb, nsg, mode, x_zp
     desc[_mk.DESC_ZP_BITS] = bits[0]
     desc[_mk.DESC_LO_BITS] = bits[1]
     if nchunks > 1:
-        _gemm_parallel(nchunks, nrb * nsg, isa, ap, lda_a, cfg, k4, kc, data, n, m, mc, sg, nrb, mode,
-                       col_corr, w_zps, any_zp, rows, mult, bias_v, zp_f, lo_f, relu, out_u8,
-                       out_f32, out_i32, ldo, desc)
+        _gemm_parallel(nchunks, nrb * nsg, isa, ap, lda_a, cfg, a_tail, m_full, k4, kc, data, n, m,
+                       mc, sg, nrb, mode, col_corr, w_zps, any_zp, rows, mult, bias_v, zp_f,
+                       lo_f, relu, out_u8, out_f32, out_i32, ldo, desc)
     else:
-        _gemm_items(np.zeros(1, np.int64), nrb * nsg, isa, ap, lda_a, cfg, k4, kc, data, n, m, mc,
-                    sg, nrb, mode,
-                    col_corr, w_zps, any_zp, rows, mult, bias_v, zp_f, lo_f, relu, out_u8,
-                    out_f32, out_i32, ldo, desc)
+        _gemm_items(np.zeros(1, np.int64), nrb * nsg, isa, ap, lda_a, cfg, a_tail, m_full, k4, kc,
+                    data, n, m, mc, sg, nrb, mode, col_corr, w_zps, any_zp, rows, mult, bias_v,
+                    zp_f, lo_f, relu, out_u8, out_f32, out_i32, ldo, desc)
 
 
 def _run(mode, a, x_zp, packed, x_scale, out_scale, bias, has_bias, out_zp, relu, out_flat,
