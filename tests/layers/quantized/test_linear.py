@@ -283,7 +283,8 @@ def test_weight_round_trip_and_single_copy():
             assert (got.q_scale(), got.q_zero_point()) == (w.q_scale(), w.q_zero_point())
         # the layer keeps no unpacked copy: only the packed form (<= 1.05x + O(N))
         packed = m._packed_params._packed_params
-        assert packed.nbytes <= 1.05 * 37 * 11 + 64 * 37 + 256
+        # O(1): 2 KiB of slack after the codes (AMX tile loads may read past the last k group)
+        assert packed.nbytes <= 1.05 * 37 * 11 + 64 * 37 + 2048 + 256
         assert not any(isinstance(v, (np.ndarray, numq.QTensor))
                        for v in vars(m._packed_params).values() if v is not m.bias())
 
