@@ -36,7 +36,8 @@ from numba.extending import intrinsic, overload
 
 from .._isa import cpu_features
 
-__all__ = ["NR", "MR", "fetch_add", "amx32", "amx_begin", "amx_end", "AMX_ROWS", "AMX_KG"]
+__all__ = ["NR", "MR", "fetch_add", "amx32", "amx_conv32", "amx_begin", "amx_end", "AMX_ROWS",
+           "AMX_KG"]
 # plus the microkernels vnni1 .. vnni8 and avx2_1 .. avx2_8
 
 NR = 32   # columns per packed strip (two 16-lane int32 vectors)
@@ -380,62 +381,83 @@ AMX_ROWS = 32    # rows of A per AMX call (two 16-row tiles)
 AMX_KG = 16      # k groups of 4 per tile step (64 k)
 
 
+def _emit_amx(builder, a0, a1, lda, a_offset, nsteps, b, nb, c):
+    """IR of a 32 x 32 AMX tile product (see :func:`amx32`); ``a_offset(kk)`` is step
+    ``kk``'s byte offset into both A row blocks ``a0`` (rows 0-15) and ``a1`` (16-31)."""
+    p8 = _I8.as_pointer()
+    void = ir.VoidType()
+
+    def fn(name, argtys):
+        return cgutils.get_or_insert_function(builder.module, ir.FunctionType(void, argtys),
+                                              name)
+
+    def tid(t):
+        return ir.Constant(_I8, t)
+
+    load = fn("llvm.x86.tileloadd64", [_I8, p8, _I64])
+    store = fn("llvm.x86.tilestored64", [_I8, p8, _I64])
+    dp = fn("llvm.x86.tdpbusd", [_I8, _I8, _I8])
+    zero = fn("llvm.x86.tilezero", [_I8])
+    for t in range(4):
+        builder.call(zero, [tid(t)])
+    bstep = builder.mul(nb, _const(AMX_KG))
+    with cgutils.for_range(builder, nsteps) as loop:
+        kk = loop.index
+        off = a_offset(kk)
+        b0 = builder.add(b, builder.mul(kk, bstep))
+        builder.call(load, [tid(4), builder.inttoptr(builder.add(a0, off), p8), lda])
+        builder.call(load, [tid(5), builder.inttoptr(builder.add(a1, off), p8), lda])
+        builder.call(load, [tid(6), builder.inttoptr(b0, p8), nb])
+        builder.call(load, [tid(7), builder.inttoptr(builder.add(b0, _const(64)), p8), nb])
+        builder.call(dp, [tid(0), tid(4), tid(6)])
+        builder.call(dp, [tid(1), tid(4), tid(7)])
+        builder.call(dp, [tid(2), tid(5), tid(6)])
+        builder.call(dp, [tid(3), tid(5), tid(7)])
+    ldc = _const(4 * NR)
+    for t, off in ((0, 0), (1, 64), (2, 16 * 4 * NR), (3, 16 * 4 * NR + 64)):
+        builder.call(store, [tid(t), builder.inttoptr(builder.add(c, _const(off)), p8), ldc])
+
+
 @intrinsic
 def amx32(typingctx, a_addr, lda, b_addr, nb, kchunks, c_addr):
     """C (32 x 32 int32, row stride 128 bytes) = A (32 rows, stride ``lda``) x one strip.
 
     Needs the tile configuration loaded by :func:`amx_begin` in this thread.
-
     ``tdpbusd`` on four accumulator tiles (rows 0-15 / 16-31 x columns 0-15 / 16-31);
     per step of 64 k it loads two A tiles (16 rows x 64 bytes) and two B tiles: 16 k
     groups of the strip, columns 0-15 at +0 and 16-31 at +64 of each ``nb``-byte group.
-    A's rows past K (and past M) must be zero; B may be read past its last group (the
-    products with A's zero columns vanish). On a CPU without AMX it compiles to a trap
-    (drivers never call it there).
+    A's columns past K (and rows past M) must be zero; B may be read past its last group
+    (the products with A's zero columns vanish). On a CPU without AMX it compiles to a
+    trap (drivers never call it there).
     """
     sig = types.void(types.uintp, types.intp, types.uintp, types.intp, types.intp, types.uintp)
 
     def codegen(context, builder, signature, args):
         a_, lda_, b_, nb_, kch_, c_ = args
-        if not {"amx-tile", "amx-int8"} <= cpu_features():
-            trap = cgutils.get_or_insert_function(builder.module,
-                                                  ir.FunctionType(ir.VoidType(), []),
-                                                  "llvm.trap")
-            builder.call(trap, [])
-            return context.get_dummy_value()
-        p8 = _I8.as_pointer()
-        void = ir.VoidType()
+        a1 = builder.add(a_, builder.mul(lda_, _const(16)))
+        _amx_or_trap(builder, lambda: _emit_amx(
+            builder, a_, a1, lda_, lambda kk: builder.mul(kk, _const(4 * AMX_KG)), kch_, b_,
+            nb_, c_))
+        return context.get_dummy_value()
 
-        def fn(name, argtys):
-            return cgutils.get_or_insert_function(builder.module,
-                                                  ir.FunctionType(void, argtys), name)
+    return sig, codegen
 
-        def tid(t):
-            return ir.Constant(_I8, t)
 
-        load = fn("llvm.x86.tileloadd64", [_I8, p8, _I64])
-        store = fn("llvm.x86.tilestored64", [_I8, p8, _I64])
-        dp = fn("llvm.x86.tdpbusd", [_I8, _I8, _I8])
-        zero = fn("llvm.x86.tilezero", [_I8])
-        for t in range(4):
-            builder.call(zero, [tid(t)])
-        a16 = builder.mul(lda_, _const(16))
-        bstep = builder.mul(nb_, _const(AMX_KG))
-        with cgutils.for_range(builder, kch_) as loop:
-            kk = loop.index
-            a0 = builder.add(a_, builder.mul(kk, _const(4 * AMX_KG)))
-            b0 = builder.add(b_, builder.mul(kk, bstep))
-            builder.call(load, [tid(4), builder.inttoptr(a0, p8), lda_])
-            builder.call(load, [tid(5), builder.inttoptr(builder.add(a0, a16), p8), lda_])
-            builder.call(load, [tid(6), builder.inttoptr(b0, p8), nb_])
-            builder.call(load, [tid(7), builder.inttoptr(builder.add(b0, _const(64)), p8), nb_])
-            builder.call(dp, [tid(0), tid(4), tid(6)])
-            builder.call(dp, [tid(1), tid(4), tid(7)])
-            builder.call(dp, [tid(2), tid(5), tid(6)])
-            builder.call(dp, [tid(3), tid(5), tid(7)])
-        ldc = _const(4 * NR)
-        for t, off in ((0, 0), (1, 64), (2, 16 * 4 * NR), (3, 16 * 4 * NR + 64)):
-            builder.call(store, [tid(t), builder.inttoptr(builder.add(c_, _const(off)), p8), ldc])
+@intrinsic
+def amx_conv32(typingctx, a0_addr, a1_addr, lda, offs_addr, nsteps, b_addr, nb, c_addr):
+    """:func:`amx32` for an implicit-GEMM convolution: the A rows of step ``kk`` start
+    ``offs[kk]`` bytes (int64 array at ``offs_addr``) after ``a0`` (output pixels 0-15)
+    and ``a1`` (16-31), ``lda`` bytes apart: one kernel tap's 64 input channels of 16
+    neighbouring output pixels, read straight from the padded channels-last input."""
+    sig = types.void(types.uintp, types.uintp, types.intp, types.uintp, types.intp,
+                     types.uintp, types.intp, types.uintp)
+
+    def codegen(context, builder, signature, args):
+        a0, a1, lda_, offs_, n_, b_, nb_, c_ = args
+        offs = builder.inttoptr(offs_, _I64.as_pointer())
+        _amx_or_trap(builder, lambda: _emit_amx(
+            builder, a0, a1, lda_, lambda kk: builder.load(builder.gep(offs, [kk])), n_, b_,
+            nb_, c_))
         return context.get_dummy_value()
 
     return sig, codegen

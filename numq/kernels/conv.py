@@ -38,7 +38,9 @@ import threading
 
 import numpy as np
 
-from .._threads import parallel_region
+from .. import _isa
+from .._threads import get_num_threads, parallel_region
+from . import conv_amx as _conv_amx
 from . import gemm as _G
 from .depthwise import depthwise_requant
 from .im2col_u8 import im2col_u8, to_channels_last
@@ -259,6 +261,14 @@ def qconv(x_q, x_scale, x_zero_point, packed, bias, stride, padding, dilation, o
             xm = np.ascontiguousarray(xm)
         _G.qlinear(xm.reshape(M, C), x_scale, x_zero_point, packed.gemm[0], biases[0],
                    out_scale, out_zero_point, relu=relu, out=out2d)
+        return result
+    if _isa.active() == "avx512_amx" and _conv_amx.eligible(packed, C):
+        # implicit GEMM: tiles read the padded input directly, no im2col buffer
+        xf, xs = _flat_input(x)
+        with parallel_region():
+            _conv_amx.qconv_amx(xf, xs, (N, C) + in3 + out3, p3, k3, s3, d3, x_zero_point,
+                                packed, bias, x_scale, out_scale, out_zero_point, relu,
+                                out2d, get_num_threads())
         return result
     Kg = packed.gemm[0].k  # taps * C/G rounded up to a multiple of 4
     per_sample = M // N

@@ -583,19 +583,53 @@ def _as_rows(x, k, name, dtype):
 
 
 @kernel
-def _launch(isa, nchunks, a, k, k4, kc, data, n, m, mc, sg, nrb, nsg, mode, x_zp,
-            col_sums,
-            w_zps, any_zp, ws32, per_channel, x_scale, out_scale, bias, has_bias, out_zp,
-            relu, out_u8, out_f32, out_i32, ldo):
-    """Epilogue parameters, zero-point corrections, then the serial or parallel driver."""
+def epilogue_arrays(mode, n, col_sums, x_zp, ws32, per_channel, x_scale, out_scale, bias,
+                    has_bias):
+    """``(mult, bias', col_corr)`` of the output rule ``mode`` for N columns (NUMERICS)."""
     mult = np.empty(n, np.float32)
     bias_v = np.empty(n, np.float32)
-    if mode == 1:
+    if mode == _mk.MODE_U8:
         _requant_params(x_scale, ws32, per_channel, bias, has_bias, out_scale, mult, bias_v)
-    elif mode == 2:
+    elif mode == _mk.MODE_F32:
         _dynamic_params(x_scale, ws32, bias, has_bias, mult, bias_v)
     col_corr = np.empty(n, np.int32)
     _col_corrections(col_sums, x_zp, col_corr)
+    return mult, bias_v, col_corr
+
+
+@kernel
+def epilogue_descriptor(col_corr, w_zps, rows, any_zp, bias_v, mult, out_addr, ldo, relu,
+                        zp_f, lo_f):
+    """The int64 descriptor the microkernels' fused epilogue reads (addresses and scalars).
+
+    The arrays must stay alive while kernels use the descriptor: pass them along too.
+    """
+    fl = np.empty(2, np.float32)
+    fl[0] = zp_f
+    fl[1] = lo_f
+    bits = fl.view(np.int32)
+    desc = np.empty(_mk.DESC_SIZE, np.int64)
+    desc[_mk.DESC_COL_CORR] = col_corr.ctypes.data
+    desc[_mk.DESC_W_ZP] = w_zps.ctypes.data
+    desc[_mk.DESC_ROWS] = rows.ctypes.data
+    desc[_mk.DESC_USE_ROWS] = 1 if any_zp else 0
+    desc[_mk.DESC_BIAS] = bias_v.ctypes.data
+    desc[_mk.DESC_MULT] = mult.ctypes.data
+    desc[_mk.DESC_OUT] = out_addr
+    desc[_mk.DESC_LDO] = ldo
+    desc[_mk.DESC_RELU] = 1 if relu else 0
+    desc[_mk.DESC_ZP_BITS] = bits[0]
+    desc[_mk.DESC_LO_BITS] = bits[1]
+    return desc
+
+
+@kernel
+def _launch(isa, nchunks, a, k, k4, kc, data, n, m, mc, sg, nrb, nsg, mode, x_zp, col_sums,
+            w_zps, any_zp, ws32, per_channel, x_scale, out_scale, bias, has_bias, out_zp,
+            relu, out_u8, out_f32, out_i32, ldo):
+    """Epilogue parameters, zero-point corrections, then the serial or parallel driver."""
+    mult, bias_v, col_corr = epilogue_arrays(mode, n, col_sums, x_zp, ws32, per_channel,
+                                             x_scale, out_scale, bias, has_bias)
     rows = np.empty(m if any_zp else 1, np.int64)
     if any_zp:
         _row_terms(a, m, k, k, x_zp, rows)
@@ -630,34 +664,21 @@ def _launch(isa, nchunks, a, k, k4, kc, data, n, m, mc, sg, nrb, nsg, mode, x_zp
             _pack_a(a, m, k, k4, 0, ntiles, ap)
     zp_f = np.float32(out_zp)
     lo_f = zp_f if relu else np.float32(0.0)
-    fl = np.empty(2, np.float32)
-    fl[0] = zp_f
-    fl[1] = lo_f
-    bits = fl.view(np.int32)
-    desc = np.empty(_mk.DESC_SIZE, np.int64)
-    desc[_mk.DESC_COL_CORR] = col_corr.ctypes.data
-    desc[_mk.DESC_W_ZP] = w_zps.ctypes.data
-    desc[_mk.DESC_ROWS] = rows.ctypes.data
-    desc[_mk.DESC_USE_ROWS] = 1 if any_zp else 0
-    desc[_mk.DESC_BIAS] = bias_v.ctypes.data
-    desc[_mk.DESC_MULT] = mult.ctypes.data
     if mode == _mk.MODE_U8:
-        desc[_mk.DESC_OUT] = out_u8.ctypes.data
+        out_addr = out_u8.ctypes.data
     elif mode == _mk.MODE_F32:
-        desc[_mk.DESC_OUT] = out_f32.ctypes.data
+        out_addr = out_f32.ctypes.data
     else:
-        desc[_mk.DESC_OUT] = out_i32.ctypes.data
-    desc[_mk.DESC_LDO] = ldo
-    desc[_mk.DESC_RELU] = 1 if relu else 0
-    desc[_mk.DESC_ZP_BITS] = bits[0]
-    desc[_mk.DESC_LO_BITS] = bits[1]
+        out_addr = out_i32.ctypes.data
+    desc = epilogue_descriptor(col_corr, w_zps, rows, any_zp, bias_v, mult, out_addr, ldo,
+                               relu, zp_f, lo_f)
     if nchunks > 1:
-        _gemm_parallel(nchunks, nrb * nsg, isa, ap, lda_a, cfg, a_tail, m_full, k4, kc, data, n, m,
-                       mc, sg, nrb, mode, col_corr, w_zps, any_zp, rows, mult, bias_v, zp_f,
+        _gemm_parallel(nchunks, nrb * nsg, isa, ap, lda_a, cfg, a_tail, m_full, k4, kc, data, n,
+                       m, mc, sg, nrb, mode, col_corr, w_zps, any_zp, rows, mult, bias_v, zp_f,
                        lo_f, relu, out_u8, out_f32, out_i32, ldo, desc)
     else:
-        _gemm_items(np.zeros(1, np.int64), nrb * nsg, isa, ap, lda_a, cfg, a_tail, m_full, k4, kc,
-                    data, n, m, mc, sg, nrb, mode, col_corr, w_zps, any_zp, rows, mult, bias_v,
+        _gemm_items(np.zeros(1, np.int64), nrb * nsg, isa, ap, lda_a, cfg, a_tail, m_full, k4,
+                    kc, data, n, m, mc, sg, nrb, mode, col_corr, w_zps, any_zp, rows, mult, bias_v,
                     zp_f, lo_f, relu, out_u8, out_f32, out_i32, ldo, desc)
 
 

@@ -1,0 +1,214 @@
+"""Implicit-GEMM quantized convolution on AMX: no im2col buffer.
+
+For a convolution with 64k input channels (groups 1, symmetric weights) the K axis of
+the GEMM (window tap major, channel minor, as :func:`numq.kernels.conv.pack_conv_weight`
+packs it) splits into steps of 64 channels of one tap. The A tile of a step, 16
+neighbouring output pixels x those 64 channels, is read straight from a zero-point
+padded channels-last copy of the input: rows ``stride * C`` bytes apart, starting at the
+tap's offset. So the only data movement is that padded copy (the size of the input,
+not ``taps`` times it), and each 32-pixel x 32-channel block of the output finishes
+with the GEMM engine's fused epilogue (:mod:`numq.kernels.gemm`), giving the same bits
+as the im2col path and as torch.
+
+Output pixels are taken 16 at a time along each output row (the last group of a row may
+be partial: its extra rows read past the row, into padding or the slack after the
+buffer, and are never stored).
+"""
+import numpy as np
+from numba import prange
+
+from .. import _isa
+from . import _gemm_micro as _mk
+from . import gemm as _G
+from ._jit import kernel
+
+__all__ = ["eligible", "qconv_amx"]
+
+_ROWS = 16          # output pixels per A tile
+
+
+def eligible(packed, in_channels):
+    """Whether :func:`qconv_amx` computes this convolution (else the im2col path)."""
+    return (packed.groups == 1 and not packed.depthwise and in_channels % 64 == 0
+            and not packed.gemm[0].any_zero_point
+            and packed.gemm[0].k == int(np.prod(packed.kernel_size)) * in_channels)
+
+
+@kernel
+def _pad_copy_rows(xf, xs, n_rows, D, H, W, C, pd, ph, pw, Dp, Hp, Wp, r0, r1, out):
+    """Copy input rows ``(n, d, h)`` ``r0 .. r1-1`` into the padded channels-last buffer."""
+    for r in range(r0, r1):
+        n = r // (D * H)
+        d = (r // H) % D
+        h = r % H
+        src = n * xs[0] + d * xs[1] + h * xs[2]
+        dst = (((n * Dp + d + pd) * Hp + h + ph) * Wp + pw) * C
+        if xs[4] == 1:
+            for w in range(W):
+                s = src + w * xs[3]
+                out[dst + w * C:dst + (w + 1) * C] = xf[s:s + C]
+        else:
+            for w in range(W):
+                s = src + w * xs[3]
+                o = dst + w * C
+                for c in range(C):
+                    out[o + c] = xf[s + c * xs[4]]
+
+
+@kernel(parallel=True)
+def _pad_copy_parallel(xf, xs, n_rows, D, H, W, C, pd, ph, pw, Dp, Hp, Wp, nchunks, out):
+    for c in prange(nchunks):
+        _pad_copy_rows(xf, xs, n_rows, D, H, W, C, pd, ph, pw, Dp, Hp, Wp,
+                       c * n_rows // nchunks, (c + 1) * n_rows // nchunks, out)
+
+
+@kernel
+def _tile_origin(t, tpr, OD, OH, OW, sd, sh, sw, Dp, Hp, Wp, C):
+    """(input byte offset, first output row, valid rows) of 16-pixel tile ``t``."""
+    r = t // tpr
+    ow0 = (t % tpr) * _ROWS
+    n = r // (OD * OH)
+    od = (r // OH) % OD
+    oh = r % OH
+    base = (((n * Dp + od * sd) * Hp + oh * sh) * Wp + ow0 * sw) * C
+    return base, r * OW + ow0, min(_ROWS, OW - ow0)
+
+
+@kernel
+def _conv_items(counter, nitems, npg, pg, ntiles, tpr, geo, xp, offs, nsteps, data, k4, n,
+                sg, cfg, mode, desc, col_corr, w_zps, rows, mult, bias_v, zp_f, lo_f, relu,
+                out_u8, out_f32, out_i32, ldo):
+    """Items of ``pg`` tile pairs x ``sg`` strips, claimed from ``counter`` until none left."""
+    OD, OH, OW, sd, sh, sw, Dp, Hp, Wp, C = (geo[0], geo[1], geo[2], geo[3], geo[4], geo[5],
+                                            geo[6], geo[7], geo[8], geo[9])
+    ns = (n + _mk.NR - 1) // _mk.NR
+    tiles = np.empty((4, _mk.MR, _mk.NR), np.int32)
+    c_ptr = np.int64(tiles.ctypes.data)
+    x_base = np.int64(xp.ctypes.data)
+    b_base = np.int64(data.ctypes.data)
+    o_ptr = np.int64(offs.ctypes.data)
+    desc_ptr = np.int64(desc.ctypes.data)
+    lda = sw * C
+    _mk.amx_begin(cfg.ctypes.data)
+    while True:
+        it = _mk.fetch_add(counter)
+        if it >= nitems:
+            break
+        p0 = (it % npg) * pg
+        s0 = (it // npg) * sg
+        for p in range(p0, min(p0 + pg, (ntiles + 1) // 2)):
+            b0, m0, v0 = _tile_origin(2 * p, tpr, OD, OH, OW, sd, sh, sw, Dp, Hp, Wp, C)
+            t1 = min(2 * p + 1, ntiles - 1)
+            b1, m1, v1 = _tile_origin(t1, tpr, OD, OH, OW, sd, sh, sw, Dp, Hp, Wp, C)
+            if t1 == 2 * p:
+                v1 = 0
+            for s in range(s0, min(ns, s0 + sg)):
+                j0 = s * _mk.NR
+                ncol = min(_mk.NR, n - j0)
+                _mk.amx_conv32(x_base + b0, x_base + b1, lda, o_ptr, nsteps,
+                               b_base + j0 * k4 * 4, 4 * ncol, c_ptr)
+                for sub in range(4):
+                    half = sub % 2
+                    mr = min(_mk.MR, (v0 if sub < 2 else v1) - _mk.MR * half)
+                    if mr <= 0:
+                        continue
+                    r0 = (m0 if sub < 2 else m1) + _mk.MR * half
+                    if ncol == _mk.NR:
+                        _G._micro_vnni(mr, 0, 0, 0, 0, tiles[sub].ctypes.data, True, mode,
+                                       desc_ptr, r0, j0)
+                    else:
+                        _G._epilogue(tiles[sub], r0, mr, j0, ncol, mode, col_corr, w_zps,
+                                     False, rows, mult, bias_v, zp_f, lo_f, relu, out_u8,
+                                     out_f32, out_i32, ldo)
+    _mk.amx_end()
+
+
+@kernel(parallel=True)
+def _conv_parallel(nchunks, nitems, npg, pg, ntiles, tpr, geo, xp, offs, nsteps, data, k4, n,
+                   sg, cfg, mode, desc, col_corr, w_zps, rows, mult, bias_v, zp_f, lo_f, relu,
+                   out_u8, out_f32, out_i32, ldo):
+    counter = np.zeros(1, np.int64)
+    for c in prange(nchunks):
+        _conv_items(counter, nitems, npg, pg, ntiles, tpr, geo, xp, offs, nsteps, data, k4, n,
+                    sg, cfg, mode, desc, col_corr, w_zps, rows, mult, bias_v, zp_f, lo_f, relu,
+                    out_u8, out_f32, out_i32, ldo)
+
+
+@kernel
+def _launch(nchunks, xf, xs, dims, pads, kern, strides, dils, x_zp, data, k4, n, col_sums,
+            w_zps, ws32, per_channel, x_scale, out_scale, bias, has_bias, out_zp, relu, out):
+    N, C, D, H, W, OD, OH, OW = dims[0], dims[1], dims[2], dims[3], dims[4], dims[5], \
+        dims[6], dims[7]
+    pd, ph, pw = pads[0], pads[1], pads[2]
+    kd, kh, kw = kern[0], kern[1], kern[2]
+    sd, sh, sw = strides[0], strides[1], strides[2]
+    Dp, Hp, Wp = D + 2 * pd, H + 2 * ph, W + 2 * pw
+    # zero-point padded channels-last input, plus slack for the reads of partial tiles
+    size = N * Dp * Hp * Wp * C
+    xp = np.empty(size + (_ROWS * sw + 1) * C + 64, np.uint8)
+    xp[:] = np.uint8(x_zp)
+    n_rows = N * D * H
+    if nchunks > 1:
+        _pad_copy_parallel(xf, xs, n_rows, D, H, W, C, pd, ph, pw, Dp, Hp, Wp, nchunks, xp)
+    else:
+        _pad_copy_rows(xf, xs, n_rows, D, H, W, C, pd, ph, pw, Dp, Hp, Wp, 0, n_rows, xp)
+    cb = C // 64
+    nsteps = kd * kh * kw * cb
+    offs = np.empty(nsteps, np.int64)
+    for kk in range(nsteps):
+        tap = kk // cb
+        a = tap // (kh * kw)
+        b = (tap // kw) % kh
+        e = tap % kw
+        offs[kk] = (((a * dils[0]) * Hp + b * dils[1]) * Wp + e * dils[2]) * C + (kk % cb) * 64
+    mode = _mk.MODE_U8
+    mult, bias_v, col_corr = _G.epilogue_arrays(mode, n, col_sums, x_zp, ws32, per_channel,
+                                                x_scale, out_scale, bias, has_bias)
+    rows = np.zeros(1, np.int64)
+    zp_f = np.float32(out_zp)
+    lo_f = zp_f if relu else np.float32(0.0)
+    desc = _G.epilogue_descriptor(col_corr, w_zps, rows, False, bias_v, mult,
+                                  out.ctypes.data, n, relu, zp_f, lo_f)
+    cfg = np.zeros(64, np.uint8)
+    _G._amx_config(cfg)
+    geo = np.array([OD, OH, OW, sd, sh, sw, Dp, Hp, Wp, C], np.int64)
+    tpr = (OW + _ROWS - 1) // _ROWS
+    ntiles = N * OD * OH * tpr
+    npairs = (ntiles + 1) // 2
+    ns = (n + _mk.NR - 1) // _mk.NR
+    sg = ns if ns <= 4 else 4
+    nsg = (ns + sg - 1) // sg
+    pg = 4                                 # 128 output pixels per item
+    npg = (npairs + pg - 1) // pg
+    f32 = np.zeros(1, np.float32)
+    i32 = np.zeros(1, np.int32)
+    if nchunks > 1:
+        _conv_parallel(nchunks, npg * nsg, npg, pg, ntiles, tpr, geo, xp, offs, nsteps, data,
+                       k4, n, sg, cfg, mode, desc, col_corr, w_zps, rows, mult, bias_v, zp_f,
+                       lo_f, relu, out, f32, i32, n)
+    else:
+        _conv_items(np.zeros(1, np.int64), npg * nsg, npg, pg, ntiles, tpr, geo, xp, offs,
+                    nsteps, data, k4, n, sg, cfg, mode, desc, col_corr, w_zps, rows, mult,
+                    bias_v, zp_f, lo_f, relu, out, f32, i32, n)
+
+
+def qconv_amx(xf, xs, dims, pads, kern, strides, dils, x_zero_point, packed, bias, x_scale,
+              out_scale, out_zero_point, relu, out2d, threads):
+    """Run the implicit-GEMM convolution into ``out2d`` (``(M, OC)`` uint8, C-contiguous).
+
+    ``xf``/``xs``: the input as a flat buffer and ``(n, d, h, w, c)`` element strides (as
+    :func:`numq.kernels.conv._flat_input` gives); ``dims`` = (N, C, D, H, W, OD, OH, OW);
+    the rest are 3-tuples (depth, height, width) and the layer's qparams.
+    """
+    if not _isa._amx_permitted():   # the OS must grant the tile state before any AMX code
+        raise RuntimeError("qconv_amx: this process may not use AMX (see numq._isa)")
+    g = packed.gemm[0]
+    b = np.zeros(1, np.float32) if bias is None else np.ascontiguousarray(bias, np.float32)
+    macs = dims[0] * dims[5] * dims[6] * dims[7] * g.n * g.k
+    nchunks = threads if threads > 1 and macs >= (1 << 20) else 1
+    _launch(nchunks, xf, np.asarray(xs, np.int64), np.asarray(dims, np.int64),
+            np.asarray(pads, np.int64), np.asarray(kern, np.int64),
+            np.asarray(strides, np.int64), np.asarray(dils, np.int64), int(x_zero_point),
+            g.data, (g.k + 3) // 4, g.n, g.col_sums, g.zero_points, g.scales_f32,
+            g.per_channel, float(x_scale), float(out_scale), b, bias is not None,
+            int(out_zero_point), bool(relu), out2d.reshape(-1))
