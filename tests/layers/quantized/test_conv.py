@@ -114,6 +114,31 @@ def test_gemm_variants_match_reference(case, isa_variant):
     _check_layer(m, w, b, _qx(rng, shape))
 
 
+# 64k input channels, groups 1, symmetric weights: the AMX variant's implicit GEMM reads
+# the padded input directly (partial 16-pixel tiles, strides, dilation, batch, ranks)
+AMX_CASES = [
+    (2, dict(in_channels=64, out_channels=40, kernel_size=3, padding=1), (2, 64, 9, 11)),
+    (2, dict(in_channels=128, out_channels=33, kernel_size=(3, 2), stride=2, padding=(1, 0),
+             dilation=(2, 1)), (1, 128, 12, 9)),
+    (1, dict(in_channels=64, out_channels=64, kernel_size=5, stride=3, padding=2), (3, 64, 40)),
+    (3, dict(in_channels=64, out_channels=16, kernel_size=(2, 3, 1), padding=(0, 1, 0)),
+     (1, 64, 3, 5, 18)),
+]
+
+
+@pytest.mark.parametrize("relu", [False, True])
+@pytest.mark.parametrize("case", AMX_CASES, ids=["2d", "2d-strided", "1d", "3d"])
+def test_implicit_gemm_path_matches_reference(case, relu, isa_variant):
+    rank, kw, shape = case
+    rng = np.random.default_rng(11)
+    m, w, b = _layer(rank, kw, rng, True, relu=relu)
+    ws = w.q_per_channel_scales()
+    m.set_weight_bias(numq._make_per_channel_quantized_tensor(
+        w.int_repr(), ws, np.zeros(len(ws), np.int64), 0, numq.qint8), b)
+    x = _qx(rng, shape)
+    _check_layer(m, m.weight(), b, x, relu=relu)
+
+
 @pytest.mark.parametrize("rank", [1, 2, 3])
 def test_conv_relu_matches_reference(rank):
     rank, kw, shape = {1: CASES[9], 2: CASES[1], 3: CASES[12]}[rank]
