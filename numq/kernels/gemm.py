@@ -46,6 +46,7 @@ _ISA_CODE = {"generic": 0, "avx2": 1, "avx512_vnni": 2, "avx512_amx": 3}
 _AMX = 3
 _SERIAL_MACS = 1 << 18   # below this many multiply-adds one thread is faster
 _PARALLEL_PACK = 1 << 20  # activation bytes above which packing them runs on all threads
+_AMX_MIN_K = 64           # below this K the VNNI path is faster (measured, 2 cores)
 _MODE_U8, _MODE_F32, _MODE_I32 = _mk.MODE_U8, _mk.MODE_F32, _mk.MODE_I32
 
 
@@ -692,8 +693,10 @@ def _run(mode, a, x_zp, packed, x_scale, out_scale, bias, has_bias, out_zp, relu
     k4 = (k + 3) >> 2
     threads = get_num_threads()
     isa = _ISA_CODE[_isa.active()]
-    if isa == _AMX and m < _mk.AMX_ROWS:
-        isa = _ISA_CODE["avx512_vnni"]   # a 32-row tile would be mostly padding
+    if isa == _AMX and (m < _mk.AMX_ROWS or k < _AMX_MIN_K):
+        # a 32-row tile would be mostly padding; with few 64-k steps per tile the tile
+        # stores and epilogue outweigh AMX's faster products
+        isa = _ISA_CODE["avx512_vnni"]
     mc, sg, nrb, nsg, kc = _plan(m, k4, n, threads, amx=isa == _AMX)
     par = threads > 1 and nrb * nsg > 1 and m * n * k >= _SERIAL_MACS
     nchunks = min(threads, nrb * nsg) if par else 1
