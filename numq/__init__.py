@@ -3,6 +3,7 @@
 Importing numq compiles nothing: every kernel compiles on first use and is cached on
 disk. See ``README.md`` and ``docs/`` for the name rule (``torch.X`` -> ``numq.X``).
 """
+from . import _memory  # noqa: F401  (glibc: keep freed large blocks; see numq/_memory.py)
 from . import dtypes, kernels, layers, optim, quantization
 from ._random import manual_seed
 from ._isa import isa

@@ -324,3 +324,19 @@ def test_numq_isa_environment_variable(isa_runs, mode, case, expect):
         assert isa in r["warnings"][0]
     else:
         assert r["warnings"] == [], r
+
+
+# ------------------------------------------------------------------------------ memory
+
+MEMORY_PROBE = """
+    import json, platform
+    import numq._memory as m
+    print(json.dumps({"kept": m.KEPT, "glibc": platform.libc_ver()[0] == "glibc"}))
+"""
+
+
+@pytest.mark.parametrize("env, expect", [({}, True), ({"NUMQ_KEEP_MEMORY": "0"}, False)])
+def test_keep_freed_memory_policy(env, expect):
+    # glibc keeps large freed blocks for reuse unless NUMQ_KEEP_MEMORY=0 (numq/_memory.py)
+    r = run_python(MEMORY_PROBE, env)
+    assert r["kept"] is (expect and r["glibc"])
