@@ -228,12 +228,22 @@ def qconv(x_q, x_scale, x_zero_point, packed, bias, stride, padding, dilation, o
         return result
     big = M * max(C, OC) >= PARALLEL_MIN
     x = x_q
-    if x.strides[1] != 1 and C >= _CL_MIN_CHANNELS and x.size:
-        with parallel_region():
-            x = _channels_last_copy(x, big)
     k3 = _pad3(packed.kernel_size, 1)
     s3, p3, d3 = _pad3(stride, 1), _pad3(padding, 0), _pad3(dilation, 1)
     in3, out3 = _pad3(in_sp, 1), _pad3(out_sp, 1)
+    if (not packed.depthwise and _isa.active() == "avx512_amx"
+            and _conv_amx.eligible(packed, C)):
+        # implicit GEMM: tiles read a padded channels-last copy of the input (made in
+        # one pass from any layout, NCHW included), no im2col buffer
+        xf, xs = _flat_input(x)
+        with parallel_region():
+            _conv_amx.qconv_amx(xf, xs, (N, C) + in3 + out3, p3, k3, s3, d3, x_zero_point,
+                                packed, bias, x_scale, out_scale, out_zero_point, relu,
+                                out2d, get_num_threads())
+        return result
+    if x.strides[1] != 1 and C >= _CL_MIN_CHANNELS and x.size:
+        with parallel_region():
+            x = _channels_last_copy(x, big)
     if packed.depthwise:
         # the epilogue parameters come from the GEMM engine (one home for the formula)
         mult = np.empty(OC, np.float32)
@@ -261,14 +271,6 @@ def qconv(x_q, x_scale, x_zero_point, packed, bias, stride, padding, dilation, o
             xm = np.ascontiguousarray(xm)
         _G.qlinear(xm.reshape(M, C), x_scale, x_zero_point, packed.gemm[0], biases[0],
                    out_scale, out_zero_point, relu=relu, out=out2d)
-        return result
-    if _isa.active() == "avx512_amx" and _conv_amx.eligible(packed, C):
-        # implicit GEMM: tiles read the padded input directly, no im2col buffer
-        xf, xs = _flat_input(x)
-        with parallel_region():
-            _conv_amx.qconv_amx(xf, xs, (N, C) + in3 + out3, p3, k3, s3, d3, x_zero_point,
-                                packed, bias, x_scale, out_scale, out_zero_point, relu,
-                                out2d, get_num_threads())
         return result
     Kg = packed.gemm[0].k  # taps * C/G rounded up to a multiple of 4
     per_sample = M // N
