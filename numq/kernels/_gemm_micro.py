@@ -51,6 +51,9 @@ def _const(v):
     return ir.Constant(_I64, v)
 
 
+_PREFETCH = 1024   # bytes ahead in the packed strip (8 k groups); 0 disables
+
+
 def _ku_for(mr):
     return max(1, -(-8 // (2 * mr)))  # >= 8 accumulators: mr=1 -> 4, 2/3 -> 2, >=4 -> 1
 
@@ -269,6 +272,17 @@ def _make_micro(mr, kind_wanted):
             def body(kk, accs):
                 """One k group for one accumulator set: returns the new set."""
                 boff = builder.mul(kk, nb_v)
+                if _PREFETCH:
+                    # weights stream from L2/L3 once per strip: ask for them early
+                    pf = cgutils.get_or_insert_function(
+                        builder.module, ir.FunctionType(ir.VoidType(), [_I8.as_pointer(), _I32,
+                                                                       _I32, _I32]),
+                        "llvm.prefetch.p0i8")
+                    ahead = builder.gep(bp, [builder.add(boff, _const(_PREFETCH))])
+                    builder.call(pf, [ahead, ir.Constant(_I32, 0), ir.Constant(_I32, 3),
+                                      ir.Constant(_I32, 1)])
+                    builder.call(pf, [builder.gep(ahead, [_const(64)]), ir.Constant(_I32, 0),
+                                      ir.Constant(_I32, 3), ir.Constant(_I32, 1)])
                 b0 = em.load_b(bp, boff)
                 b1 = em.load_b(bp, builder.add(boff, _const(64)))
                 out = []
@@ -378,6 +392,7 @@ def _fetch_add_impl(counter):
 # ------------------------------------------------------------------------- AMX
 
 AMX_ROWS = 32    # rows of A per AMX call (two 16-row tiles)
+AMX_ROWS_MIN = 32  # fewer rows: the VNNI path
 AMX_KG = 16      # k groups of 4 per tile step (64 k)
 
 
