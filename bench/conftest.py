@@ -10,6 +10,7 @@ The summary also shows how much CPU *other* processes used while each group ran
 figures can be trusted.
 """
 import os
+import time
 
 import numba
 import pytest
@@ -19,6 +20,7 @@ import numq
 THREADS = min(2, numba.config.NUMBA_NUM_THREADS)
 
 _RESULTS = pytest.StashKey[dict]()
+_POOL_IDLE = 0.3   # seconds of idling before each member (see _measure)
 
 
 def pytest_configure(config):
@@ -70,6 +72,9 @@ def _measure(benchmark, request, group, impl, fn, warmup=2, ops=None):
     benchmark.extra_info["impl"] = impl
     if ops is not None:
         benchmark.extra_info["ops"] = int(ops)
+    # the previous member's thread pool (OpenBLAS, torch's or Numba's OpenMP) keeps
+    # spinning for a while after its last call and would steal this member's cores
+    time.sleep(_POOL_IDLE)
     for _ in range(warmup):
         fn()
     before = _cpu_ticks()
