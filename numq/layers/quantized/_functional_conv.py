@@ -13,18 +13,18 @@ A following convolution reads it without any layout conversion.
 import numpy as np
 
 from ... import _validate as V
-from ...dtypes import as_qdtype, per_channel_affine, per_tensor_affine, qint8, quint8
+from ...dtypes import as_qdtype, per_tensor_affine, quint8
 from ...kernels import conv as _K
 from ...qtensor import QTensor
 from ..functional import _linear_conv as _LF
+from . import _checks as _C
 
 __all__ = ["conv1d", "conv2d", "conv3d"]
 
 _DIMS = {1: "(N, C, L)", 2: "(N, C, H, W)", 3: "(N, C, D, H, W)"}
 
 
-def _arr(v):
-    return v.data if hasattr(v, "grad") and hasattr(v, "data") else v
+_arr = _C.array_of
 
 
 def check_qweight(weight, rank, name):
@@ -33,46 +33,19 @@ def check_qweight(weight, rank, name):
     Scales / zero points are Python scalars (per tensor) or ``(OC,)`` float64 / int64
     arrays (per channel along axis 0), as :func:`numq.kernels.conv.pack_conv_weight` takes.
     """
-    if not isinstance(weight, QTensor):
-        raise TypeError(f"{name}: weight must be a qint8 QTensor (quantize it with "
-                        f"numq.quantize_per_tensor / quantize_per_channel); got "
-                        f"{type(weight).__name__}")
-    if weight.dtype is not qint8:
-        raise TypeError(f"{name}: weight must have dtype numq.qint8; got {weight.dtype!r}")
+    _C.check_qweight_type(weight, name)
     if weight.ndim != rank + 2:
         raise ValueError(f"{name}: weight must be {rank + 2}-d (out_channels, "
                          f"in_channels/groups, *kernel_size); got shape {tuple(weight.shape)}")
     if 0 in weight.shape:
         raise ValueError(f"{name}: weight must not have an empty dimension; got shape "
                          f"{tuple(weight.shape)}")
-    qs = weight.qscheme()
-    codes = np.ascontiguousarray(weight._int)
-    if qs is per_tensor_affine:
-        return codes, weight.q_scale(), weight.q_zero_point()
-    if qs is per_channel_affine:
-        if weight.q_per_channel_axis() != 0:
-            raise ValueError(f"{name}: a per-channel weight must be quantized along axis 0 "
-                             f"(out_channels); got axis {weight.q_per_channel_axis()}")
-        return (codes, np.ascontiguousarray(weight._scales, dtype=np.float64),
-                np.ascontiguousarray(weight._zps, dtype=np.int64))
-    raise ValueError(f"{name}: weight must be per_tensor_affine or per_channel_affine "
-                     f"quantized; got {qs!r}")
+    return _C.qweight_qparams(weight, name, "out_channels")
 
 
 def check_bias(bias, n, name):
     """``None``, or the bias as a new float32 ``(n,)`` array."""
-    if bias is None:
-        return None
-    if isinstance(bias, QTensor):
-        raise TypeError(f"{name}: bias must be a float array (it is not quantized); got a "
-                        "QTensor")
-    b = np.asarray(_arr(bias))
-    if b.dtype.kind != "f":
-        raise TypeError(f"{name}: bias must be a float array; got dtype {b.dtype}")
-    if b.shape != (n,):
-        raise ValueError(f"{name}: bias must have shape ({n},) (one value per output "
-                         f"channel); got {b.shape}")
-    return np.array(b, dtype=np.float32, order="C", copy=True)
+    return _C.check_bias(bias, n, name, "output channel")
 
 
 def check_qinput(input, rank, name):

@@ -10,19 +10,18 @@ import warnings
 import numpy as np
 
 from ... import _validate as V
-from ...dtypes import per_channel_affine, per_tensor_affine, qint8, quint8
+from ...dtypes import per_tensor_affine, qint8, quint8
 from ...kernels import gemm as _G
 from ...kernels.reduce import minmax_f32
 from ...qtensor import QTensor
+from . import _checks as _C
 
 __all__ = ["linear"]
 
 _FP16_MAX = 65504.0
 
 
-def _arr(v):
-    """The array behind a Parameter (``.data``), else ``v``."""
-    return v.data if hasattr(v, "grad") and hasattr(v, "data") else v
+_arr = _C.array_of
 
 
 # ------------------------------------------------------------------- checks
@@ -33,12 +32,7 @@ def _check_qweight(weight, name):
     zero points are Python scalars (per tensor) or float64 / int64 ``(N,)`` arrays
     (per channel along axis 0), ready for :func:`numq.kernels.gemm.pack_linear_weight`.
     """
-    if not isinstance(weight, QTensor):
-        raise TypeError(f"{name}: weight must be a qint8 QTensor (quantize it with "
-                        f"numq.quantize_per_tensor / quantize_per_channel); got "
-                        f"{type(weight).__name__}")
-    if weight.dtype is not qint8:
-        raise TypeError(f"{name}: weight must have dtype numq.qint8; got {weight.dtype!r}")
+    _C.check_qweight_type(weight, name)
     if weight.ndim != 2:
         raise ValueError(f"{name}: weight must be 2-d (out_features, in_features); got "
                          f"shape {tuple(weight.shape)}")
@@ -47,34 +41,12 @@ def _check_qweight(weight, name):
         raise ValueError(f"{name}: weight shape (out_features, in_features) must have "
                          f"out_features >= 1 and 1 <= in_features <= {_G.K_MAX}; got "
                          f"{(n, k)}")
-    qs = weight.qscheme()
-    codes = np.ascontiguousarray(weight._int)
-    if qs is per_tensor_affine:
-        return codes, weight.q_scale(), weight.q_zero_point()
-    if qs is per_channel_affine:
-        if weight.q_per_channel_axis() != 0:
-            raise ValueError(f"{name}: a per-channel weight must be quantized along axis 0 "
-                             f"(out_features); got axis {weight.q_per_channel_axis()}")
-        return (codes, np.ascontiguousarray(weight._scales, dtype=np.float64),
-                np.ascontiguousarray(weight._zps, dtype=np.int64))
-    raise ValueError(f"{name}: weight must be per_tensor_affine or per_channel_affine "
-                     f"quantized; got {qs!r}")
+    return _C.qweight_qparams(weight, name, "out_features")
 
 
 def _check_bias(bias, n, name):
     """``None``, or the bias as a new float32 C-contiguous ``(n,)`` array."""
-    if bias is None:
-        return None
-    if isinstance(bias, QTensor):
-        raise TypeError(f"{name}: bias must be a float array (it is not quantized); got a "
-                        "QTensor")
-    b = np.asarray(_arr(bias))
-    if b.dtype.kind != "f":
-        raise TypeError(f"{name}: bias must be a float array; got dtype {b.dtype}")
-    if b.shape != (n,):
-        raise ValueError(f"{name}: bias must have shape ({n},) (one value per output "
-                         f"feature); got {b.shape}")
-    return np.array(b, dtype=np.float32, order="C", copy=True)
+    return _C.check_bias(bias, n, name, "output feature")
 
 
 def _check_fp16_weight(weight, name, check_only=False):
