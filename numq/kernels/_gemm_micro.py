@@ -174,19 +174,13 @@ def _epilogue(builder, mr, final, c, mode_v, desc_int, r0_v, j0_v):
             builder.store(final[2 * r + h], p, align=4)
     builder.branch(done)
 
+    # Only the symmetric-weight case (no row terms) is fused: it is the common one, and
+    # each fused body costs compile time in all 8 row counts; drivers finish tiles with
+    # weight zero points in the Numba epilogue.
     for mode in ("u8", "f32", "i32"):
         builder.position_at_end(blocks[mode])
-        # two bodies: without weight zero points (the usual symmetric case) the row
-        # terms are neither read nor multiplied
-        plain = fn.append_basic_block(f"epi.{mode}.plain")
-        rowed = fn.append_basic_block(f"epi.{mode}.rows")
-        use_rows = builder.icmp_signed("!=", field(DESC_USE_ROWS), _const(0))
-        builder.cbranch(use_rows, rowed, plain)
-        for with_rows, blk in ((False, plain), (True, rowed)):
-            builder.position_at_end(blk)
-            _epilogue_body(builder, mr, final, mode, with_rows, field, vec_at, splat, r0_v,
-                           j0_v)
-            builder.branch(done)
+        _epilogue_body(builder, mr, final, mode, False, field, vec_at, splat, r0_v, j0_v)
+        builder.branch(done)
     builder.position_at_end(done)
 
 
@@ -345,7 +339,14 @@ def _make_micro(mr, kind_wanted):
             else:
                 _, sets = loop(_const(0), k4_v, 1, sets0, "main")
                 final = sets[0]
-            _epilogue(builder, mr, final, c, mode_v, desc_int, r0_v, j0_v)
+            if kind_wanted == "vnni":
+                _epilogue(builder, mr, final, c, mode_v, desc_int, r0_v, j0_v)
+            else:   # the AVX2 fallback always stores the tile (drivers finish it)
+                for r in range(mr):
+                    for h in range(2):
+                        p = builder.bitcast(builder.gep(c, [_const(r * NR + 16 * h)]),
+                                            _V16.as_pointer())
+                        builder.store(final[2 * r + h], p, align=4)
             return context.get_dummy_value()
 
         return sig, codegen

@@ -159,7 +159,7 @@ def unpack_linear_weight(packed):
 
 # ---------------------------------------------------------------- microkernel dispatch
 
-@kernel(inline="always")
+@kernel
 def _micro_vnni(mr, a_ptr, b_ptr, nb, k4, c_ptr, accumulate, mode, desc, r0, j0):
     if mr == 8:
         _mk.vnni8(a_ptr, b_ptr, nb, k4, c_ptr, accumulate, mode, desc, r0, j0)
@@ -179,7 +179,7 @@ def _micro_vnni(mr, a_ptr, b_ptr, nb, k4, c_ptr, accumulate, mode, desc, r0, j0)
         _mk.vnni7(a_ptr, b_ptr, nb, k4, c_ptr, accumulate, mode, desc, r0, j0)
 
 
-@kernel(inline="always")
+@kernel
 def _micro_avx2(mr, a_ptr, b_ptr, nb, k4, c_ptr, accumulate, mode, desc, r0, j0):
     if mr == 8:
         _mk.avx2_8(a_ptr, b_ptr, nb, k4, c_ptr, accumulate, mode, desc, r0, j0)
@@ -359,9 +359,9 @@ def _gemm_items(counter, nitems, isa, a, lda_a, cfg, a_tail, m_full, k4, kc, dat
                     mr = min(MR, r_end - r0)
                     tile = tiles[(s - s0) * ntr + (r0 - r_lo) // MR]
                     a_off = (r0 // MR) * k4 * 4 * MR + 4 * MR * kb   # packed A tile
-                    # full strips finish inside the microkernel (vector epilogue); a narrow
-                    # last strip and the generic twin finish in the Numba epilogue below
-                    fused = last and ncol == NR
+                    # the VNNI microkernel finishes full strips of symmetric weights in
+                    # registers; everything else finishes in the Numba epilogue below
+                    fused = last and ncol == NR and isa == 2 and not use_rows
                     tmode = mode if fused else _mk.MODE_TILE
                     if isa == 2:
                         _micro_vnni(mr, a_base + a_off, b_base + b_off, nb, kn,
@@ -370,7 +370,6 @@ def _gemm_items(counter, nitems, isa, a, lda_a, cfg, a_tail, m_full, k4, kc, dat
                         _micro_avx2(mr, a_base + a_off, b_base + b_off, nb, kn,
                                     tile.ctypes.data, kb > 0, tmode, desc_ptr, r0, j0)
                     else:
-                        fused = False
                         _micro_generic(a, a_off, data, b_off, nb, kn, mr, ncol, tile,
                                        kb > 0)
                     if last and not fused:
@@ -433,7 +432,7 @@ def _amx_item(s0, s1, r_lo, r_end, a_base, lda_a, a_tail, m_full, b_base, k4, n,
                     break
                 mr = min(MR, r_end - r0)
                 tile = tiles[sub]
-                if ncol == NR:
+                if ncol == NR and not use_rows:
                     _micro_vnni(mr, 0, 0, 0, 0, tile.ctypes.data, True, mode, desc_ptr, r0, j0)
                 else:
                     _epilogue(tile, r0, mr, j0, ncol, mode, col_corr, w_zps, use_rows,
