@@ -127,17 +127,17 @@ class _Emit:
 
 
 # Epilogue descriptor: int64 fields shared by every tile of one call (see gemm._launch).
-DESC_COL_CORR, DESC_W_ZP, DESC_ROWS, DESC_USE_ROWS, DESC_BIAS, DESC_MULT, DESC_OUT, \
-    DESC_LDO, DESC_RELU, DESC_ZP_BITS, DESC_LO_BITS = range(11)
-DESC_SIZE = 11
+DESC_COL_CORR, DESC_BIAS, DESC_MULT, DESC_OUT, DESC_LDO, DESC_RELU, DESC_ZP_BITS, \
+    DESC_LO_BITS = range(8)
+DESC_SIZE = 8
 MODE_TILE, MODE_U8, MODE_F32, MODE_I32 = 0, 1, 2, 3
 
 
 def _epilogue(builder, mr, final, c, mode_v, desc_int, r0_v, j0_v):
     """Write the tile: raw to ``c`` (MODE_TILE) or finished into the output (full strips).
 
-    Output modes apply ``acc - col_corr[j] - w_zp[j] * row_term[i]`` (int32 wrap-around,
-    as fbgemm) and then: uint8 requantization ``clamp(rint((f32(acc) + bias') * mult) +
+    Output modes (symmetric weights only: no row terms) apply ``acc - col_corr[j]``
+    (int32 wrap-around, as fbgemm) and then: uint8 requantization ``clamp(rint((f32(acc) + bias') * mult) +
     zp)``, float32 ``fma(f32(acc), mult, bias)`` (+ ReLU), or the int32 value. Each float
     operation is a separately rounded IEEE op, as in the plain-Numba epilogue.
     """
@@ -179,17 +179,17 @@ def _epilogue(builder, mr, final, c, mode_v, desc_int, r0_v, j0_v):
     # weight zero points in the Numba epilogue.
     for mode in ("u8", "f32", "i32"):
         builder.position_at_end(blocks[mode])
-        _epilogue_body(builder, mr, final, mode, False, field, vec_at, splat, r0_v, j0_v)
+        _epilogue_body(builder, mr, final, mode, field, vec_at, splat, r0_v, j0_v)
         builder.branch(done)
     builder.position_at_end(done)
 
 
-def _epilogue_body(builder, mr, final, mode, with_rows, field, vec_at, splat, r0_v, j0_v):
+def _epilogue_body(builder, mr, final, mode, field, vec_at, splat, r0_v, j0_v):
     """One output mode's vector epilogue for the ``mr`` rows of a full 32-column tile."""
     f32 = ir.FloatType()
     v16f = ir.VectorType(f32, 16)
     v16b = ir.VectorType(_I8, 16)
-    cc_a, wz_a, rows_a = field(DESC_COL_CORR), field(DESC_W_ZP), field(DESC_ROWS)
+    cc_a = field(DESC_COL_CORR)
     bias_a, mult_a, out_a, ldo = field(DESC_BIAS), field(DESC_MULT), field(DESC_OUT), \
         field(DESC_LDO)
     relu = builder.icmp_signed("!=", field(DESC_RELU), _const(0))
@@ -199,19 +199,12 @@ def _epilogue_body(builder, mr, final, mode, with_rows, field, vec_at, splat, r0
     for h in range(2):
         j = builder.add(j0_v, _const(16 * h))
         cc = builder.load(vec_at(cc_a, j, _V16, 4), align=4)
-        if with_rows:
-            wz = builder.load(vec_at(wz_a, j, _V16, 4), align=4)
         if mode != "i32":
             bias = builder.load(vec_at(bias_a, j, v16f, 4), align=4)
             mult = builder.load(vec_at(mult_a, j, v16f, 4), align=4)
         for r in range(mr):
             i = builder.add(r0_v, _const(r))
             acc = builder.sub(final[2 * r + h], cc)
-            if with_rows:
-                rt_ptr = builder.inttoptr(builder.add(rows_a, builder.mul(i, _const(8))),
-                                          _I64.as_pointer())
-                rt = builder.trunc(builder.load(rt_ptr), _I32)
-                acc = builder.sub(acc, builder.mul(wz, splat(rt, _V16)))
             o = builder.add(builder.mul(i, ldo), j)
             if mode == "i32":
                 builder.store(acc, vec_at(out_a, o, _V16, 4), align=4)

@@ -167,8 +167,8 @@ def _launch(nchunks, xf, xs, dims, pads, kern, strides, dils, x_zp, data, k4, n,
     rows = np.zeros(1, np.int64)
     zp_f = np.float32(out_zp)
     lo_f = zp_f if relu else np.float32(0.0)
-    desc = _G.epilogue_descriptor(col_corr, w_zps, rows, False, bias_v, mult,
-                                  out.ctypes.data, n, relu, zp_f, lo_f)
+    desc = _G.epilogue_descriptor(col_corr, bias_v, mult, out.ctypes.data, n, relu, zp_f,
+                                  lo_f)
     cfg = np.zeros(64, np.uint8)
     _G._amx_config(cfg)
     geo = np.array([OD, OH, OW, sd, sh, sw, Dp, Hp, Wp, C], np.int64)

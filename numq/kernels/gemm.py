@@ -598,8 +598,7 @@ def epilogue_arrays(mode, n, col_sums, x_zp, ws32, per_channel, x_scale, out_sca
 
 
 @kernel
-def epilogue_descriptor(col_corr, w_zps, rows, any_zp, bias_v, mult, out_addr, ldo, relu,
-                        zp_f, lo_f):
+def epilogue_descriptor(col_corr, bias_v, mult, out_addr, ldo, relu, zp_f, lo_f):
     """The int64 descriptor the microkernels' fused epilogue reads (addresses and scalars).
 
     The arrays must stay alive while kernels use the descriptor: pass them along too.
@@ -610,9 +609,6 @@ def epilogue_descriptor(col_corr, w_zps, rows, any_zp, bias_v, mult, out_addr, l
     bits = fl.view(np.int32)
     desc = np.empty(_mk.DESC_SIZE, np.int64)
     desc[_mk.DESC_COL_CORR] = col_corr.ctypes.data
-    desc[_mk.DESC_W_ZP] = w_zps.ctypes.data
-    desc[_mk.DESC_ROWS] = rows.ctypes.data
-    desc[_mk.DESC_USE_ROWS] = 1 if any_zp else 0
     desc[_mk.DESC_BIAS] = bias_v.ctypes.data
     desc[_mk.DESC_MULT] = mult.ctypes.data
     desc[_mk.DESC_OUT] = out_addr
@@ -670,8 +666,7 @@ def _launch(isa, nchunks, a, k, k4, kc, data, n, m, mc, sg, nrb, nsg, mode, x_zp
         out_addr = out_f32.ctypes.data
     else:
         out_addr = out_i32.ctypes.data
-    desc = epilogue_descriptor(col_corr, w_zps, rows, any_zp, bias_v, mult, out_addr, ldo,
-                               relu, zp_f, lo_f)
+    desc = epilogue_descriptor(col_corr, bias_v, mult, out_addr, ldo, relu, zp_f, lo_f)
     if nchunks > 1:
         _gemm_parallel(nchunks, nrb * nsg, isa, ap, lda_a, cfg, a_tail, m_full, k4, kc, data, n,
                        m, mc, sg, nrb, mode, col_corr, w_zps, any_zp, rows, mult, bias_v, zp_f,
