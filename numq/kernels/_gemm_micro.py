@@ -106,11 +106,9 @@ class _Emit:
                 prod = b.call(self.pmadd, [a16, b.sext(bq, v16i16)])  # <8 x i32>: pair sums
                 parts.append(prod)
             # lanes (2c, 2c+1) of quarter q hold column 4q+c's two pair sums
-            v8 = ir.VectorType(_I32, 8)
             lo = b.shuffle_vector(parts[0], parts[1], ir.Constant(_V16, list(range(16))))
             hi = b.shuffle_vector(parts[2], parts[3], ir.Constant(_V16, list(range(16))))
             both = b.shuffle_vector(lo, hi, ir.Constant(ir.VectorType(_I32, 32), list(range(32))))
-            del v8
             ev = b.shuffle_vector(both, both, ir.Constant(_V16, list(range(0, 32, 2))))
             od = b.shuffle_vector(both, both, ir.Constant(_V16, list(range(1, 32, 2))))
             return b.add(acc, b.add(ev, od))
@@ -386,7 +384,6 @@ def _fetch_add_impl(counter):
 # ------------------------------------------------------------------------- AMX
 
 AMX_ROWS = 32    # rows of A per AMX call (two 16-row tiles)
-AMX_ROWS_MIN = 32  # fewer rows: the VNNI path
 AMX_KG = 16      # k groups of 4 per tile step (64 k)
 
 

@@ -687,7 +687,7 @@ def _run(mode, a, x_zp, packed, x_scale, out_scale, bias, has_bias, out_zp, relu
     k4 = (k + 3) >> 2
     threads = get_num_threads()
     isa = _ISA_CODE[_isa.active()]
-    if isa == _AMX and (m < _mk.AMX_ROWS_MIN or k < _AMX_MIN_K):
+    if isa == _AMX and (m < _mk.AMX_ROWS or k < _AMX_MIN_K):
         # a 32-row tile would be mostly padding; with few 64-k steps per tile the tile
         # stores and epilogue outweigh AMX's faster products
         isa = _ISA_CODE["avx512_vnni"]
