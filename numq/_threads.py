@@ -15,6 +15,7 @@ __all__ = ["set_num_threads", "get_num_threads", "parallel_region"]
 
 _lock = threading.Lock()
 _safe = None  # unknown until the first parallel kernel has run
+_fast_get = None
 
 
 def set_num_threads(n):
@@ -29,7 +30,16 @@ def set_num_threads(n):
 
 def get_num_threads():
     """Return the number of threads parallel kernels use in this thread."""
-    return numba.get_num_threads()
+    global _fast_get
+    if _fast_get is not None:
+        n = _fast_get()
+        if n > 0:
+            return n
+    n = numba.get_num_threads()
+    # Numba's public call re-checks that its thread pool is up (a lock, ~1.5 us); once it
+    # is, the layer's own getter answers the same question (per calling thread).
+    _fast_get = getattr(numba.np.ufunc.parallel, "_get_num_threads", None)
+    return n
 
 
 _NO_LOCK = contextlib.nullcontext()
