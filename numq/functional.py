@@ -8,6 +8,7 @@ import numpy as np
 from . import _validate as V
 from .dtypes import qint32, quint4x2, quint8, qint8, float16, as_qdtype
 from .kernels import quantize as K
+from .kernels._align import aligned_empty
 from .kernels.qparams import choose_qparams_dynamic, choose_qparams_dynamic_range
 from .kernels.reduce import minmax_f32
 from .qtensor import QTensor
@@ -28,8 +29,8 @@ def _quantize_flat(x, scale, zero_point, dtype):
     elif dtype is quint4x2:  # torch's sub-byte rule: round before adding the zero point
         out = np.empty(flat.size, dtype.storage)
         K.quantize_per_tensor_sub_byte_f32(flat, scale, zero_point, dtype.qmin, dtype.qmax, out)
-    else:
-        out = np.empty(flat.size, dtype.storage)
+    else:   # 64-byte aligned: int8 kernels read it with whole-cache-line tile loads
+        out = aligned_empty(flat.size, dtype.storage)
         K.quantize_per_tensor_f32(flat, scale, zero_point, dtype.qmin, dtype.qmax, out)
     return out.reshape(x.shape)
 

@@ -36,7 +36,7 @@ from numba.extending import intrinsic, overload
 
 from .._isa import cpu_features
 
-__all__ = ["NR", "MR", "fetch_add", "amx16", "amx_conv32", "amx_begin", "amx_end", "AMX_ROWS",
+__all__ = ["NR", "MR", "fetch_add", "amx16", "amx_conv16", "amx_conv32", "amx_begin", "amx_end", "AMX_ROWS",
            "AMX_KG"]
 # plus the microkernels vnni1 .. vnni8 and avx2_1 .. avx2_8
 
@@ -468,6 +468,23 @@ def amx_conv32(typingctx, a0_addr, a1_addr, lda, offs_addr, nsteps, b_addr, nb, 
         offs = builder.inttoptr(offs_, _I64.as_pointer())
         _amx_or_trap(builder, lambda: _emit_amx(
             builder, [a0, a1], lda_, lambda kk: builder.load(builder.gep(offs, [kk])), n_, b_,
+            nb_, c_))
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@intrinsic
+def amx_conv16(typingctx, a0_addr, lda, offs_addr, nsteps, b_addr, nb, c_addr):
+    """:func:`amx_conv32` for 16 output pixels (C 16 x 32, as :func:`amx16`)."""
+    sig = types.void(types.uintp, types.intp, types.uintp, types.intp, types.uintp, types.intp,
+                     types.uintp)
+
+    def codegen(context, builder, signature, args):
+        a0, lda_, offs_, n_, b_, nb_, c_ = args
+        offs = builder.inttoptr(offs_, _I64.as_pointer())
+        _amx_or_trap(builder, lambda: _emit_amx(
+            builder, [a0], lda_, lambda kk: builder.load(builder.gep(offs, [kk])), n_, b_,
             nb_, c_))
         return context.get_dummy_value()
 

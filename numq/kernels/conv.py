@@ -34,6 +34,7 @@ Numerics are NUMERICS.md "Static quantized Linear / Conv": exact int32 accumulat
 ``sum (x - x_zp)(w - w_zp[oc])`` over the group's channels and the window, float32
 bias, torch's epilogue. Results do not depend on the thread count or the chunking.
 """
+import math
 import threading
 
 import numpy as np
@@ -42,6 +43,7 @@ from .. import _isa
 from .._threads import get_num_threads, parallel_region
 from . import conv_amx as _conv_amx
 from . import gemm as _G
+from ._align import aligned_empty
 from .depthwise import depthwise_requant
 from .im2col_u8 import im2col_u8, to_channels_last
 from .quantize import PARALLEL_MIN
@@ -152,7 +154,7 @@ def conv_output_size(in_size, kernel_size, stride, padding, dilation):
 
 
 def _pad3(t, fill):
-    return (fill,) * (3 - len(t)) + tuple(int(v) for v in t)
+    return (fill,) * (3 - len(t)) + tuple(map(int, t))
 
 
 def _scratch(shape, slot):
@@ -160,12 +162,12 @@ def _scratch(shape, slot):
     (contents undefined; valid until the next call with the same slot in this thread)."""
     n = int(np.prod(shape))
     if n > _SCRATCH_MAX:
-        return np.empty(shape, np.uint8)
+        return aligned_empty(shape, np.uint8)
     bufs = getattr(_scratch_local, "bufs", None)
     if bufs is None:
         bufs = _scratch_local.bufs = [None, None]
     if bufs[slot] is None or bufs[slot].size < n:
-        bufs[slot] = np.empty(max(n, 1 << 20), np.uint8)
+        bufs[slot] = aligned_empty(max(n, 1 << 20), np.uint8)
     return bufs[slot][:n].reshape(shape)
 
 
@@ -177,8 +179,14 @@ def _flat_input(x):
     if any(v < 0 for v in st):
         x = np.ascontiguousarray(x)
         st = x.strides
-    sp = (0,) * (3 - r) + tuple(int(v) for v in st[2:])
-    xs = (int(st[0]), sp[0], sp[1], sp[2], int(st[1]))
+    sp = (0,) * (3 - r) + st[2:]
+    xs = (st[0], sp[0], sp[1], sp[2], st[1])
+    # contiguous NCHW or channels-last storage: a plain reshape (as_strided costs ~4 us)
+    if x.flags.c_contiguous:
+        return x.reshape(-1), xs
+    xt = x.transpose((0,) + tuple(range(2, x.ndim)) + (1,))
+    if xt.flags.c_contiguous:
+        return xt.reshape(-1), xs
     span = 1 + sum((n - 1) * v for n, v in zip(x.shape, st)) if x.size else 1
     flat = np.lib.stride_tricks.as_strided(x, shape=(span,), strides=(1,))
     return flat, xs
@@ -217,13 +225,13 @@ def qconv(x_q, x_scale, x_zero_point, packed, bias, stride, padding, dilation, o
         Every output size must be >= 1 (the caller checks).
     """
     N, C = x_q.shape[:2]
-    in_sp = tuple(int(v) for v in x_q.shape[2:])
+    in_sp = x_q.shape[2:]
     out_sp = conv_output_size(in_sp, packed.kernel_size, stride, padding, dilation)
     OC = packed.out_channels
-    M = N * int(np.prod(out_sp))
-    buf = np.empty((N,) + out_sp + (OC,), np.uint8)
+    M = N * math.prod(out_sp)
+    buf = aligned_empty((N,) + out_sp + (OC,), np.uint8)   # the next layer reads it in place
     out2d = buf.reshape(M, OC)
-    result = np.moveaxis(buf, -1, 1)
+    result = buf.transpose((0, buf.ndim - 1) + tuple(range(1, buf.ndim - 1)))   # NC(D)HW view
     if M == 0 or OC == 0:
         return result
     big = M * max(C, OC) >= PARALLEL_MIN
@@ -237,9 +245,9 @@ def qconv(x_q, x_scale, x_zero_point, packed, bias, stride, padding, dilation, o
         # one pass from any layout, NCHW included), no im2col buffer
         xf, xs = _flat_input(x)
         with parallel_region():
-            _conv_amx.qconv_amx(xf, xs, (N, C) + in3 + out3, p3, k3, s3, d3, x_zero_point,
-                                packed, bias, x_scale, out_scale, out_zero_point, relu,
-                                out2d, get_num_threads())
+            _conv_amx.qconv_amx(xf, _conv_amx.geometry(xs, (N, C) + in3 + out3, p3, k3, s3, d3),
+                                x_zero_point, packed, bias, x_scale, out_scale,
+                                out_zero_point, relu, out2d, get_num_threads())
         return result
     if x.strides[1] != 1 and C >= _CL_MIN_CHANNELS and x.size:
         with parallel_region():

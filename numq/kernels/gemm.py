@@ -29,6 +29,7 @@ from numba import prange
 from .. import _isa
 from .._threads import get_num_threads, parallel_region
 from . import _gemm_micro as _mk
+from ._align import aligned_empty, aligned_i32, aligned_u8, aligned_zeros, is_aligned
 from ._fma import fma32
 from ._jit import kernel
 from .qparams import dynamic_qparams_core
@@ -135,7 +136,7 @@ def pack_linear_weight(weight, scales, zero_points):
     z = np.broadcast_to(z.astype(np.int32), (n,)).copy()
     k4 = _k4(k)
     wp = w if k == 4 * k4 else np.pad(w, ((0, 0), (0, 4 * k4 - k)))
-    data = np.zeros(n * k4 * 4 + _SLACK, np.int8)
+    data = aligned_zeros(n * k4 * 4 + _SLACK, np.int8)   # whole-cache-line AMX tile rows
     nfull = n // NR
     body = wp[:nfull * NR].reshape(nfull, NR, k4, 4).transpose(0, 2, 1, 3)
     data[:body.size] = body.reshape(-1)
@@ -329,7 +330,7 @@ def _gemm_items(counter, nitems, isa, a, lda_a, cfg, a_tail, k4, kc, data, n, m,
     """
     ns = (n + NR - 1) // NR
     ntr = (mc + MR - 1) // MR
-    tiles = np.empty((sg * ntr, MR, NR), np.int32)
+    tiles = aligned_i32(sg * ntr * MR * NR).reshape((sg * ntr, MR, NR))
     # addresses as int64: uint64 + int64 arithmetic would go through float64 in Numba
     a_base = np.int64(a.ctypes.data)
     b_base = np.int64(data.ctypes.data)
@@ -385,9 +386,18 @@ def _gemm_items(counter, nitems, isa, a, lda_a, cfg, a_tail, k4, kc, data, n, m,
 
 @kernel
 def _pad_rows(a, r0, r1, k, lda, out):
-    """Copy rows ``r0 .. r1-1`` of ``a`` (row length ``k``) to ``out`` at row stride ``lda``."""
+    """Copy rows ``r0 .. r1-1`` of ``a`` (row length ``k``) to ``out`` at row stride ``lda``,
+    zero-filling each row's last ``lda - k`` bytes."""
+    # element loops over row views (plain range indices: no negative-index checks, so
+    # LLVM emits vector copies); slice assignment would first check the two arrays for
+    # overlap and copy through a temporary
     for i in range(r0, r1):
-        out[i * lda:i * lda + k] = a[i * k:(i + 1) * k]
+        dst = out[i * lda:(i + 1) * lda]
+        src = a[i * k:(i + 1) * k]
+        for j in range(k):
+            dst[j] = src[j]
+        for j in range(k, lda):
+            dst[j] = 0
 
 
 @kernel(parallel=True)
@@ -570,7 +580,7 @@ _DUMMY = {np.uint8: np.zeros(1, np.uint8), np.float32: np.zeros(1, np.float32),
 def _flat_out(out, m, n, dtype, name):
     """A 1-D unit-stride view starting at ``out[0, 0]`` and the row stride, or a new array."""
     if out is None:
-        buf = np.empty((m, n), dtype)
+        buf = aligned_empty((m, n), dtype)
         return buf, buf.reshape(-1), n
     if not isinstance(out, np.ndarray) or out.dtype != dtype or out.shape != (m, n):
         raise ValueError(f"{name}: out must be a {np.dtype(dtype).name} array of shape "
@@ -653,20 +663,22 @@ def _launch(isa, nchunks, a, k, k4, kc, data, n, m, mc, sg, nrb, nsg, mode, x_zp
     a_tail = np.zeros(1, np.uint8)
     if isa == _AMX:
         # row-major with K zero-padded to whole 64-k steps: the rows as given when K is a
-        # multiple of 64, else a padded copy; a last partial 32-row block from a small
-        # zero-padded copy
+        # multiple of 64 (and aligned), else a padded copy; the rows after the last multiple
+        # of 16 from a small zero-padded copy
         lda_a = (k4 + _mk.AMX_KG - 1) // _mk.AMX_KG * 4 * _mk.AMX_KG
         m_full = m // 16 * 16
-        if lda_a == k:
+        if lda_a == k and is_aligned(a):
             ap = a
         else:
-            ap = np.zeros(m_full * lda_a, np.uint8)
+            # tile rows must not straddle cache lines (see _align): a padded, aligned copy
+            ap = aligned_u8(m_full * lda_a)
             if nchunks > 1 and m * k >= _PARALLEL_PACK:
                 _pad_rows_parallel(a, m_full, k, lda_a, nchunks, ap)
             else:
                 _pad_rows(a, 0, m_full, k, lda_a, ap)
         # passed down as an array (not an address) so that it outlives the kernels
-        a_tail = np.zeros(16 * lda_a, np.uint8)
+        a_tail = aligned_u8(16 * lda_a)
+        a_tail[:] = 0
         _pad_rows(a[m_full * k:], 0, m - m_full, k, lda_a, a_tail)
         _amx_config(cfg)
     else:
