@@ -202,6 +202,16 @@ def _channels_last_copy(x, parallel):
     return np.moveaxis(out, -1, 1)
 
 
+def _conv1x1(x, M, x_scale, x_zero_point, packed, bias, out_scale, out_zero_point, relu,
+             out2d):
+    """A 1x1, stride-1, unpadded convolution of a channels-last input: one GEMM."""
+    xm = x.transpose((0,) + tuple(range(2, x.ndim)) + (1,))
+    if not xm.flags.c_contiguous:
+        xm = np.ascontiguousarray(xm)
+    _G.qlinear(xm.reshape(M, x.shape[1]), x_scale, x_zero_point, packed.gemm[0], bias,
+               out_scale, out_zero_point, relu=relu, out=out2d)
+
+
 def qconv(x_q, x_scale, x_zero_point, packed, bias, stride, padding, dilation, out_scale,
           out_zero_point, relu=False):
     """Quantized convolution; returns the uint8 output ``(N, OC, *out_spatial)``.
@@ -239,10 +249,18 @@ def qconv(x_q, x_scale, x_zero_point, packed, bias, stride, padding, dilation, o
     k3 = _pad3(packed.kernel_size, 1)
     s3, p3, d3 = _pad3(stride, 1), _pad3(padding, 0), _pad3(dilation, 1)
     in3, out3 = _pad3(in_sp, 1), _pad3(out_sp, 1)
+    one_by_one = (k3 == (1, 1, 1) and s3 == (1, 1, 1) and p3 == (0, 0, 0)
+                  and packed.groups == 1 and packed.gemm[0].k == C)
+    if one_by_one and x.strides[1] == 1:
+        # channels-last 1x1: the input already is the GEMM's (M, C) matrix
+        _conv1x1(x, M, x_scale, x_zero_point, packed, bias, out_scale, out_zero_point, relu,
+                 out2d)
+        return result
     if (not packed.depthwise and _isa.active() == "avx512_amx"
             and _conv_amx.eligible(packed, C)):
         # implicit GEMM: tiles read a padded channels-last copy of the input (made in
-        # one pass from any layout, NCHW included), no im2col buffer
+        # one pass from any layout, NCHW included), no im2col buffer; also the NCHW 1x1
+        # case (the copy is its transpose)
         xf, xs = _flat_input(x)
         with parallel_region():
             _conv_amx.qconv_amx(xf, _conv_amx.geometry(xs, (N, C) + in3 + out3, p3, k3, s3, d3),
@@ -271,14 +289,9 @@ def qconv(x_q, x_scale, x_zero_point, packed, bias, stride, padding, dilation, o
     OCg = OC // G
     biases = [None if bias is None else np.ascontiguousarray(bias[i * OCg:(i + 1) * OCg])
               for i in range(G)]
-    one_by_one = (k3 == (1, 1, 1) and s3 == (1, 1, 1) and p3 == (0, 0, 0) and G == 1
-                  and packed.gemm[0].k == C)
     if one_by_one:
-        xm = np.moveaxis(x, 1, -1)
-        if not xm.flags.c_contiguous:
-            xm = np.ascontiguousarray(xm)
-        _G.qlinear(xm.reshape(M, C), x_scale, x_zero_point, packed.gemm[0], biases[0],
-                   out_scale, out_zero_point, relu=relu, out=out2d)
+        _conv1x1(x, M, x_scale, x_zero_point, packed, bias, out_scale, out_zero_point, relu,
+                 out2d)
         return result
     Kg = packed.gemm[0].k  # taps * C/G rounded up to a multiple of 4
     per_sample = M // N

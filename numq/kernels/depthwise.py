@@ -29,6 +29,11 @@ small buffer that stays in L1 and the epilogue runs right after, so no int32 arr
 is written to memory. The products fit in int32 exactly (|x - zp| <= 255,
 |w - w_zp| <= 255, no overflow below 2^15 taps).
 
+3x3 kernels (2-D, multiplier 1, channels adjacent), the MobileNet case, take
+:func:`_dw3x3_line`: where all nine taps are inside the input, one pass over the channels
+adds the nine products in registers as ``sum x * w - x_zp * sum w`` and requantizes at
+once, with no accumulator array at all.
+
 ``parallel`` runs a ``prange`` over output rows ``(n, od, oh)``; each writes its own
 rows of ``out``, so results do not depend on the thread count. The torch x86 engine's
 3x3 depthwise kernel adds pairs of uint8 x int8 products in saturating int16; numq's
@@ -44,8 +49,9 @@ __all__ = ["depthwise_requant"]
 
 @kernel
 def _dw_line(xf, xs, in_size, out_size, kernel_size, stride, padding, dilation, mult, zp,
-             wf, OC, mt, bs, zp_f, lo_f, of, acc, line):
-    """Output positions ``line*OW .. line*OW + OW - 1`` (line = ``(n*OD + od)*OH + oh``).
+             wf, OC, mt, bs, zp_f, lo_f, of, acc, line, ow0, ow1):
+    """Output positions ``line*OW + ow0 .. line*OW + ow1 - 1`` (line = ``(n*OD + od)*OH
+    + oh``).
 
     Flat arrays and unsigned indices: Numba's negative-index test on signed indices
     would stop LLVM from vectorising the channel loops.
@@ -66,7 +72,7 @@ def _dw_line(xf, xs, in_size, out_size, kernel_size, stride, padding, dilation, 
     hi_f = np.float32(255.0)
     fast = mult == 1 and sc == 1
     step = np.uint64(dw * sw_)
-    for ow in range(OW):
+    for ow in range(ow0, ow1):
         for oc in range(OC):
             acc[oc] = 0
         iw0 = ow * stw - pw
@@ -115,6 +121,91 @@ def _dw_line(xf, xs, in_size, out_size, kernel_size, stride, padding, dilation, 
             v = (np.float32(acc[oc]) + bs[oc]) * mt[oc]
             y = min(max(np.rint(v) + zp_f, lo_f), hi_f)
             of[o0 + np.uint64(oc)] = np.uint8(y)
+
+
+@kernel
+def _dw3x3_line(xf, xs, in_size, out_size, stride, padding, dilation, zp, wf, w32, zsum, OC,
+                mt, bs, zp_f, lo_f, of, acc, line):
+    """A 3x3 kernel (2-D, multiplier 1, channels adjacent): output line ``line``.
+
+    Where all nine taps are inside the input, one pass over the channels adds the nine
+    products in registers and requantizes at once (no accumulator array):
+    ``acc = sum_t x_t * w_t - x_zp * sum_t w_t`` (``zsum``), exact in int32. The border
+    positions (and lines with a kernel row outside) take :func:`_dw_line`.
+    """
+    sn, sd_, sh_, sw_, sc = xs
+    D, H, W = in_size
+    OD, OH, OW = out_size
+    std, sth, stw = stride
+    pd, ph, pw = padding
+    dd, dh, dw = dilation
+    oh = line % OH
+    t = line // OH
+    od = t % OD
+    n = t // OD
+    i_d = od * std - pd
+    ih0 = oh * sth - ph
+    if i_d < 0 or i_d >= D or ih0 < 0 or ih0 + 2 * dh >= H:
+        _dw_line(xf, xs, in_size, out_size, (1, 3, 3), stride, padding, dilation, 1, zp, wf,
+                 OC, mt, bs, zp_f, lo_f, of, acc, line, 0, OW)
+        return
+    # output columns whose three taps are inside: ow*stw - pw >= 0, ... + 2*dw < W
+    lo = min(OW, (pw + stw - 1) // stw)
+    hi = max(lo, min(OW, (W - 1 - 2 * dw + pw) // stw + 1)) if W - 1 - 2 * dw + pw >= 0 else lo
+    if lo > 0:
+        _dw_line(xf, xs, in_size, out_size, (1, 3, 3), stride, padding, dilation, 1, zp, wf,
+                 OC, mt, bs, zp_f, lo_f, of, acc, line, 0, lo)
+    if hi < OW:
+        _dw_line(xf, xs, in_size, out_size, (1, 3, 3), stride, padding, dilation, 1, zp, wf,
+                 OC, mt, bs, zp_f, lo_f, of, acc, line, hi, OW)
+    hi_f = np.float32(255.0)
+    uOC = np.uint64(OC)
+    r0 = np.uint64(n * sn + i_d * sd_ + ih0 * sh_)
+    r1 = r0 + np.uint64(dh * sh_)
+    r2 = r1 + np.uint64(dh * sh_)
+    ew = np.uint64(dw * sw_)
+    # one base per array in the loop: LLVM checks every written/read pair for overlap
+    # before vectorising and gives up beyond a handful of pairs
+    for ow in range(lo, hi):
+        c0 = np.uint64((ow * stw - pw) * sw_)
+        a0 = r0 + c0
+        a1 = r1 + c0
+        a2 = r2 + c0
+        o = np.uint64(line * OW + ow) * uOC
+        # unsigned offsets: no negative-index tests, one vector loop
+        for c in range(OC):
+            u = np.uint64(c)
+            # Numba widens int32 arithmetic to int64; the int32 cast of the sum lets LLVM
+            # narrow the whole chain back to 32-bit vector multiplies (exact: no overflow)
+            v = np.int32(np.int32(xf[a0 + u]) * w32[u]
+                         + np.int32(xf[a0 + ew + u]) * w32[uOC + u]
+                         + np.int32(xf[a0 + ew + ew + u]) * w32[2 * uOC + u]
+                         + np.int32(xf[a1 + u]) * w32[3 * uOC + u]
+                         + np.int32(xf[a1 + ew + u]) * w32[4 * uOC + u]
+                         + np.int32(xf[a1 + ew + ew + u]) * w32[5 * uOC + u]
+                         + np.int32(xf[a2 + u]) * w32[6 * uOC + u]
+                         + np.int32(xf[a2 + ew + u]) * w32[7 * uOC + u]
+                         + np.int32(xf[a2 + ew + ew + u]) * w32[8 * uOC + u] - zsum[u])
+            y = (np.float32(v) + bs[u]) * mt[u]
+            of[o + u] = np.uint8(min(max(np.rint(y) + zp_f, lo_f), hi_f))
+
+
+@kernel
+def _dw3x3_serial(xf, xs, in_size, out_size, stride, padding, dilation, zp, wf, w32, zsum, OC,
+                  mt, bs, zp_f, lo_f, of):
+    acc = np.empty(OC, np.int32)
+    for line in range(of.size // (OC * out_size[2])):
+        _dw3x3_line(xf, xs, in_size, out_size, stride, padding, dilation, zp, wf, w32, zsum,
+                    OC, mt, bs, zp_f, lo_f, of, acc, line)
+
+
+@kernel(parallel=True)
+def _dw3x3_parallel(xf, xs, in_size, out_size, stride, padding, dilation, zp, wf, w32, zsum,
+                    OC, mt, bs, zp_f, lo_f, of):
+    for line in prange(of.size // (OC * out_size[2])):
+        acc = np.empty(OC, np.int32)
+        _dw3x3_line(xf, xs, in_size, out_size, stride, padding, dilation, zp, wf, w32, zsum,
+                    OC, mt, bs, zp_f, lo_f, of, acc, line)
 
 
 @kernel
@@ -197,7 +288,7 @@ def _dw_serial(xf, xs, in_size, out_size, kernel_size, stride, padding, dilation
     acc = np.empty(OC, np.int32)
     for line in range(of.size // (OC * out_size[2])):
         _dw_line(xf, xs, in_size, out_size, kernel_size, stride, padding, dilation, mult, zp,
-                 wf, OC, mt, bs, zp_f, lo_f, of, acc, line)
+                 wf, OC, mt, bs, zp_f, lo_f, of, acc, line, 0, out_size[2])
 
 
 @kernel(parallel=True)
@@ -206,7 +297,7 @@ def _dw_parallel(xf, xs, in_size, out_size, kernel_size, stride, padding, dilati
     for line in prange(of.size // (OC * out_size[2])):
         acc = np.empty(OC, np.int32)
         _dw_line(xf, xs, in_size, out_size, kernel_size, stride, padding, dilation, mult, zp,
-                 wf, OC, mt, bs, zp_f, lo_f, of, acc, line)
+                 wf, OC, mt, bs, zp_f, lo_f, of, acc, line, 0, out_size[2])
 
 
 def depthwise_requant(xf, xs, in_size, out_size, kernel_size, stride, padding, dilation,
@@ -220,6 +311,13 @@ def depthwise_requant(xf, xs, in_size, out_size, kernel_size, stride, padding, d
     OC = int(wq.shape[1])
     OW = out_size[2]
     par = parallel and out.shape[0] // OW > 1
+    if multiplier == 1 and xs[4] == 1 and tuple(kernel_size) == (1, 3, 3):
+        w32 = wq.astype(np.int32).reshape(-1)
+        zsum = (int(x_zero_point) * wq.astype(np.int64).sum(axis=0)).astype(np.int32)
+        args = (xf, xs, in_size, out_size, stride, padding, dilation, int(x_zero_point),
+                wq.reshape(-1), w32, zsum, OC, mult, bias_s, zp_f, lo_f, out.reshape(-1))
+        (_dw3x3_parallel if par else _dw3x3_serial)(*args)
+        return out
     if multiplier == 1 and xs[4] == 1 and xs[3] == OC and stride[2] == 1:
         wt = np.tile(wq, (1, OW)).reshape(-1)  # (taps, OW*OC): see _dw_line_rows
         args = (xf, xs, in_size, out_size, kernel_size, stride, padding, dilation,

@@ -261,17 +261,25 @@ def _pack_a(a, m, k, k4, t0, t1, out):
     o32 = out.view(np.uint32)
     if k == 4 * k4:
         a32 = a.view(np.uint32)
-        for t in range(t0, t1):
+        uk4 = np.uint64(k4)
+        full = min(t1, m // MR)       # tiles whose 8 rows all exist
+        for t in range(t0, full):
+            # unsigned indices: no negative-index tests in the inner loops; the writes
+            # run contiguously through the tile
+            src = np.uint64(t * MR) * uk4
+            dst = np.uint64(t * MR) * uk4
+            for g in range(k4):
+                ug = np.uint64(g)
+                o = dst + ug * np.uint64(MR)
+                for r in range(MR):
+                    ur = np.uint64(r)
+                    o32[o + ur] = a32[src + ur * uk4 + ug]
+        for t in range(max(t0, full), t1):
             for r in range(MR):
                 i = t * MR + r
                 dst = t * k4 * MR + r
-                if i < m:
-                    src = a32[i * k4:(i + 1) * k4]
-                    for g in range(k4):
-                        o32[dst + g * MR] = src[g]
-                else:
-                    for g in range(k4):
-                        o32[dst + g * MR] = 0
+                for g in range(k4):
+                    o32[dst + g * MR] = a32[i * k4 + g] if i < m else 0
     else:
         for t in range(t0, t1):
             for r in range(MR):
@@ -391,6 +399,12 @@ def _pad_rows(a, r0, r1, k, lda, out):
     # element loops over row views (plain range indices: no negative-index checks, so
     # LLVM emits vector copies); slice assignment would first check the two arrays for
     # overlap and copy through a temporary
+    if lda == k:   # only re-aligned: one run
+        dst = out[r0 * k:r1 * k]
+        src = a[r0 * k:r1 * k]
+        for j in range(dst.size):
+            dst[j] = src[j]
+        return
     for i in range(r0, r1):
         dst = out[i * lda:(i + 1) * lda]
         src = a[i * k:(i + 1) * k]

@@ -171,6 +171,35 @@ def test_depthwise_full_range_is_exact():
     _check_layer(m, w, None, x)
 
 
+# the direct 3x3 depthwise kernel: nine taps in registers inside the input, the general
+# per-position code on its borders; channels-last inputs of C not a multiple of 16, large
+# enough (the second) for the parallel driver
+DW3_CASES = [
+    (dict(stride=1, padding=1), (2, 20, 9, 11)),
+    (dict(stride=1, padding=1), (1, 40, 48, 40)),
+    (dict(stride=2, padding=1), (1, 20, 12, 9)),
+    (dict(stride=(1, 2), padding=(2, 0), dilation=2), (2, 20, 11, 13)),
+    (dict(stride=1, padding=0), (1, 20, 3, 5)),
+    (dict(stride=1, padding=3), (1, 20, 4, 4)),        # no position has all taps inside
+]
+
+
+@pytest.mark.parametrize("relu", [False, True])
+@pytest.mark.parametrize("per_channel", [False, True], ids=["per_tensor", "per_channel"])
+@pytest.mark.parametrize("case", DW3_CASES, ids=lambda c: f"{sorted(c[0].items())}-{c[1]}")
+def test_depthwise_3x3_direct_path(case, per_channel, relu):
+    kw, shape = case
+    C = shape[1]
+    rng = np.random.default_rng(abs(hash((str(case), per_channel, relu))) % 2**32)
+    m, w, b = _layer(2, dict(in_channels=C, out_channels=C, kernel_size=3, groups=C, **kw),
+                     rng, per_channel, relu=relu)
+    x = _qx(rng, shape)
+    x_cl = numq._make_per_tensor_quantized_tensor(
+        np.ascontiguousarray(x.int_repr().transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2),
+        x.q_scale(), x.q_zero_point(), numq.quint8)
+    _check_layer(m, w, b, x_cl, relu=relu)
+
+
 def test_input_layouts_give_the_same_codes():
     """NCHW, channels-last views, strided views and chained layers all read in place."""
     rng = np.random.default_rng(9)
