@@ -45,7 +45,7 @@ from . import conv_amx as _conv_amx
 from . import gemm as _G
 from ._align import aligned_empty
 from .depthwise import depthwise_requant
-from .im2col_u8 import im2col_u8, to_channels_last
+from .im2col_u8 import im2col_u8, pixels_to_words, to_channels_last
 from .quantize import PARALLEL_MIN
 
 __all__ = ["PackedConvWeight", "pack_conv_weight", "unpack_conv_weight", "qconv",
@@ -76,12 +76,14 @@ class PackedConvWeight:
     kernel_size : tuple of int (the rank's own length)
     depthwise : bool; multiplier : int (OC / groups when depthwise)
     gemm : tuple of per-group ``PackedLinearWeight`` (None when depthwise)
+    gemm_c4 : ``PackedLinearWeight`` with the 2 or 3 input channels padded to 4 (zero
+        weights), for inputs copied to 4-channel pixels (None unless groups 1, C 2 or 3)
     dw : int16 (taps, OC) ``w - w_zp`` (None unless depthwise)
     """
 
     __slots__ = ("weight_q", "scales", "zero_points", "per_channel", "groups",
                  "in_channels", "out_channels", "kernel_size", "depthwise", "multiplier",
-                 "gemm", "dw")
+                 "gemm", "gemm_c4", "dw")
 
     def __repr__(self):
         return (f"PackedConvWeight(out_channels={self.out_channels}, in_channels="
@@ -118,7 +120,7 @@ def pack_conv_weight(weight_q, scales, zero_points, groups=1):
     p.kernel_size = kernel
     p.depthwise = Cg == 1  # one input channel per group: direct kernel
     p.multiplier = OC // groups
-    p.gemm = p.dw = None
+    p.gemm = p.gemm_c4 = p.dw = None
     if p.depthwise:
         # int16 halves the weight traffic; |w - w_zp| <= 255 fits
         p.dw = np.ascontiguousarray(
@@ -139,6 +141,15 @@ def pack_conv_weight(weight_q, scales, zero_points, groups=1):
         else:
             packs.append(_G.pack_linear_weight(wk[sl], float(s[0]), int(z[0])))
     p.gemm = tuple(packs)
+    if groups == 1 and Cg in (2, 3):
+        # first layers (RGB): with each pixel's channels padded to 4 bytes (the input's
+        # pad byte holds x_zp, so it adds exactly 0), a kernel row is a run of whole
+        # 4-byte words in both the input and the im2col rows
+        w4 = np.zeros((OC,) + kernel + (4,), np.int8)
+        w4[..., :Cg] = np.moveaxis(w, 1, -1)
+        w4 = w4.reshape(OC, taps * 4)
+        p.gemm_c4 = (_G.pack_linear_weight(w4, s, z) if per_channel
+                     else _G.pack_linear_weight(w4, float(s[0]), int(z[0])))
     return p
 
 
@@ -293,7 +304,16 @@ def qconv(x_q, x_scale, x_zero_point, packed, bias, stride, padding, dilation, o
         _conv1x1(x, M, x_scale, x_zero_point, packed, bias, out_scale, out_zero_point, relu,
                  out2d)
         return result
-    Kg = packed.gemm[0].k  # taps * C/G rounded up to a multiple of 4
+    gemms, Cg = packed.gemm, C // G
+    if packed.gemm_c4 is not None:
+        # 2 or 3 channels: pixels of 4 bytes (pad byte x_zp), im2col in whole words
+        x4 = _scratch((N,) + tuple(in_sp) + (4,), 0)
+        xf, xs = _flat_input(x)
+        with parallel_region():
+            pixels_to_words(xf, xs, in3, C, x_zero_point, x4.reshape(N, -1, 4), big)
+        x = x4.transpose((0, x4.ndim - 1) + tuple(range(1, x4.ndim - 1)))
+        gemms, Cg = (packed.gemm_c4,), 4
+    Kg = gemms[0].k  # taps * C/G rounded up to a multiple of 4
     per_sample = M // N
     chunk = max(1, min(N, _CHUNK_BYTES // max(1, G * per_sample * Kg)))
     cols = _scratch((G, chunk * per_sample, Kg), 1)
@@ -307,9 +327,9 @@ def qconv(x_q, x_scale, x_zero_point, packed, bias, stride, padding, dilation, o
         # the chunk's samples start n0 * sn elements into the flat input
         sub = xf[n0 * xs[0]:]
         with parallel_region():
-            im2col_u8(sub, xs, in3, out3, k3, s3, p3, d3, G, C // G, x_zero_point, cview,
+            im2col_u8(sub, xs, in3, out3, k3, s3, p3, d3, G, Cg, x_zero_point, cview,
                       big and cview.size >= PARALLEL_MIN)
         for i in range(G):
-            _G.qlinear(cview[i], x_scale, x_zero_point, packed.gemm[i], biases[i], out_scale,
+            _G.qlinear(cview[i], x_scale, x_zero_point, gemms[i], biases[i], out_scale,
                        out_zero_point, relu=relu, out=out2d[m0:m1, i * OCg:(i + 1) * OCg])
     return result

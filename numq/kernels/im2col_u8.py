@@ -35,7 +35,7 @@ from numba import prange
 
 from ._jit import kernel
 
-__all__ = ["im2col_u8", "to_channels_last"]
+__all__ = ["im2col_u8", "to_channels_last", "pixels_to_words"]
 
 
 @kernel
@@ -202,14 +202,18 @@ def im2col_u8(xf, xs, in_size, out_size, kernel_size, stride, padding, dilation,
     zpv = np.uint8(x_zero_point)
     # short or strided channel runs: walk the input rows instead
     planar = (xs[4] != 1 and Cg > 1) or Cg < 8
-    # 8 bytes at a time when every offset is a whole number of words
-    if (xs[4] == 1 and Cg % 8 == 0 and Kg % 8 == 0 and all(v % 8 == 0 for v in xs[:4])
-            and xf.ctypes.data % 8 == 0 and cf.ctypes.data % 8 == 0):
-        xf = xf[:xf.size // 8 * 8].view(np.uint64)
-        cf = cf.view(np.uint64)
-        xs = tuple(v // 8 for v in xs[:4]) + (1,)
-        Cg, Kg = Cg // 8, Kg // 8
-        zpv = np.uint64(int(x_zero_point) * 0x0101010101010101)
+    # 8 (or 4) bytes at a time when every offset is a whole number of words
+    for word, wt, rep in ((8, np.uint64, 0x0101010101010101), (4, np.uint32, 0x01010101)):
+        if (xs[4] == 1 and Cg % word == 0 and Kg % word == 0
+                and all(v % word == 0 for v in xs[:4])
+                and xf.ctypes.data % word == 0 and cf.ctypes.data % word == 0):
+            xf = xf[:xf.size // word * word].view(wt)
+            cf = cf.view(wt)
+            xs = tuple(v // word for v in xs[:4]) + (1,)
+            Cg, Kg = Cg // word, Kg // word
+            zpv = wt(int(x_zero_point) * rep)
+            planar = False
+            break
     args = (xf, xs, in_size, out_size, kernel_size, stride, padding, dilation, int(groups),
             Cg, zpv, cf, M, Kg)
     par = parallel and M // out_size[2] > 1
@@ -258,4 +262,60 @@ def to_channels_last(x, out, parallel=False):
     """
     N, C, P = x.shape
     (_to_cl_parallel if parallel else _to_cl_serial)(x.reshape(-1), out.reshape(-1), N, C, P)
+    return out
+
+
+@kernel
+def _words_rows(xf, xs, in_size, C, zpw, out, r0, r1):
+    """Rows ``(n, d, h)`` ``r0 .. r1-1``: ``out[row, w]`` = the pixel's C (2 or 3) bytes
+    in its low bytes, ``zpw`` (the zero point in the other bytes) elsewhere."""
+    sn, sd_, sh_, sw_, sc = xs
+    D, H, W = in_size
+    for r in range(r0, r1):
+        n = r // (D * H)
+        d = (r // H) % D
+        h = r % H
+        b0 = np.uint64(n * sn + d * sd_ + h * sh_)
+        b1 = b0 + np.uint64(sc)
+        b2 = b1 + np.uint64(sc)
+        usw = np.uint64(sw_)
+        o = np.uint64(r * W)
+        # one byte per plane and pixel, unit stride along W in NCHW: a vector loop
+        if C == 3:
+            for w in range(W):
+                u = np.uint64(w) * usw
+                out[o + np.uint64(w)] = (np.uint32(xf[b0 + u]) | (np.uint32(xf[b1 + u]) << 8)
+                                         | (np.uint32(xf[b2 + u]) << 16) | zpw)
+        else:
+            for w in range(W):
+                u = np.uint64(w) * usw
+                out[o + np.uint64(w)] = (np.uint32(xf[b0 + u]) | (np.uint32(xf[b1 + u]) << 8)
+                                         | zpw)
+
+
+@kernel(parallel=True)
+def _words_parallel(xf, xs, in_size, C, zpw, out, nrows, nchunks):
+    for c in prange(nchunks):
+        _words_rows(xf, xs, in_size, C, zpw, out, c * nrows // nchunks,
+                    (c + 1) * nrows // nchunks)
+
+
+def pixels_to_words(xf, xs, in_size, channels, x_zero_point, out, parallel=False):
+    """Copy a 2- or 3-channel input into 4-byte pixels: ``out`` uint8 ``(N, P, 4)``
+    (C-contiguous, P = D*H*W) gets each pixel's channels, then ``x_zero_point`` in the
+    remaining bytes (a padded channel that adds exactly 0 against zero weights).
+
+    ``xf``/``xs``: the input as in :func:`im2col_u8`; ``in_size`` = (D, H, W).
+    """
+    if channels not in (2, 3):
+        raise ValueError(f"channels must be 2 or 3; got {channels}")
+    zp = int(x_zero_point)
+    zpw = np.uint32(sum(zp << (8 * b) for b in range(channels, 4)))
+    nrows = out.shape[0] * in_size[0] * in_size[1]
+    o32 = out.reshape(-1).view(np.uint32)
+    if parallel and nrows > 1:
+        _words_parallel(xf, tuple(xs), tuple(in_size), int(channels), zpw, o32, nrows,
+                        min(nrows, 8))
+    else:
+        _words_rows(xf, tuple(xs), tuple(in_size), int(channels), zpw, o32, 0, nrows)
     return out
