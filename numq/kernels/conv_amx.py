@@ -86,21 +86,46 @@ def _tile_origin(t, tpr, OD, OH, OW, sd, sh, sw, Dp, Hp, Wp, C):
     return base, r * OW + ow0, min(_ROWS, OW - ow0)
 
 
+@kernel(inline="always")
+def _finish_rows(t2d, row0, m0, cnt, j0, ncol, mode, desc_ptr, col_corr, w_zps, rows, mult,
+                 bias_v, zp_f, lo_f, relu, out_u8, out_f32, out_i32, ldo):
+    """Epilogue of scratch rows ``row0 .. row0+cnt-1``: output rows ``m0 ..``."""
+    c = 0
+    while c < cnt:
+        mr = min(_mk.MR, cnt - c)
+        tile = t2d[row0 + c:row0 + c + mr]
+        if ncol == _mk.NR:
+            _G._micro_vnni(mr, 0, 0, 0, 0, tile.ctypes.data, True, mode, desc_ptr, m0 + c, j0)
+        else:
+            _G._epilogue(tile, m0 + c, mr, j0, ncol, mode, col_corr, w_zps, False, rows, mult,
+                         bias_v, zp_f, lo_f, relu, out_u8, out_f32, out_i32, ldo)
+        c += mr
+
+
 @kernel
 def _conv_items(counter, nitems, npg, pg, ntiles, tpr, geo, xp, offs, nsteps, data, k4, n,
                 sg, cfg, mode, desc, col_corr, w_zps, rows, mult, bias_v, zp_f, lo_f, relu,
                 out_u8, out_f32, out_i32, ldo):
-    """Items of ``pg`` tile pairs x ``sg`` strips, claimed from ``counter`` until none left."""
+    """Items of ``pg`` tile pairs x ``sg`` strips, claimed from ``counter`` until none left.
+
+    Two tilings of the output (``geo[10]``): 16 pixels along one output row (the last
+    tile of a row partial), or, for stride 1 when it wastes less, 16 consecutive
+    positions of the padded width ``Wp`` (``tpr`` tiles per (n, od) plane): one step in
+    the input at every position, so tiles run across output rows; the ``Wp - OW``
+    positions past each row's end are computed and dropped.
+    """
     OD, OH, OW, sd, sh, sw, Dp, Hp, Wp, C = (geo[0], geo[1], geo[2], geo[3], geo[4], geo[5],
                                             geo[6], geo[7], geo[8], geo[9])
+    wrapped = geo[10] != 0
     ns = (n + _mk.NR - 1) // _mk.NR
-    tiles = aligned_i32(4 * _mk.MR * _mk.NR).reshape((4, _mk.MR, _mk.NR))
-    c_ptr = np.int64(tiles.ctypes.data)
+    t2d = aligned_i32(2 * _ROWS * _mk.NR).reshape((2 * _ROWS, _mk.NR))
+    c_ptr = np.int64(t2d.ctypes.data)
     x_base = np.int64(xp.ctypes.data)
     b_base = np.int64(data.ctypes.data)
     o_ptr = np.int64(offs.ctypes.data)
     desc_ptr = np.int64(desc.ctypes.data)
     lda = sw * C
+    plane_v = OH * Wp                      # wrapped positions per (n, od) plane
     _mk.amx_begin(cfg.ctypes.data)
     while True:
         it = _mk.fetch_add(counter)
@@ -109,34 +134,46 @@ def _conv_items(counter, nitems, npg, pg, ntiles, tpr, geo, xp, offs, nsteps, da
         p0 = (it % npg) * pg
         s0 = (it // npg) * sg
         for p in range(p0, min(p0 + pg, (ntiles + 1) // 2)):
-            b0, m0, v0 = _tile_origin(2 * p, tpr, OD, OH, OW, sd, sh, sw, Dp, Hp, Wp, C)
-            t1 = min(2 * p + 1, ntiles - 1)
-            b1, m1, v1 = _tile_origin(t1, tpr, OD, OH, OW, sd, sh, sw, Dp, Hp, Wp, C)
-            if t1 == 2 * p:
-                v1 = 0
             for s in range(s0, min(ns, s0 + sg)):
                 j0 = s * _mk.NR
                 ncol = min(_mk.NR, n - j0)
-                # two 16-pixel products (10% faster than one 32-pixel product, as in
-                # the GEMM); the second is skipped when the pair has one tile
-                _mk.amx_conv16(x_base + b0, lda, o_ptr, nsteps, b_base + j0 * k4 * 4,
-                               4 * ncol, c_ptr)
-                if v1 > 0:
-                    _mk.amx_conv16(x_base + b1, lda, o_ptr, nsteps, b_base + j0 * k4 * 4,
-                                   4 * ncol, c_ptr + 2 * _mk.MR * _mk.NR * 4)
-                for sub in range(4):
-                    half = sub % 2
-                    mr = min(_mk.MR, (v0 if sub < 2 else v1) - _mk.MR * half)
-                    if mr <= 0:
-                        continue
-                    r0 = (m0 if sub < 2 else m1) + _mk.MR * half
-                    if ncol == _mk.NR:
-                        _G._micro_vnni(mr, 0, 0, 0, 0, tiles[sub].ctypes.data, True, mode,
-                                       desc_ptr, r0, j0)
+                for h in range(2):
+                    t = 2 * p + h
+                    if t >= ntiles:
+                        break
+                    if wrapped:
+                        plane = t // tpr
+                        v0 = (t % tpr) * _ROWS
+                        nn = plane // OD
+                        od = plane % OD
+                        base = ((nn * Dp + od * sd) * Hp * Wp + v0) * C
                     else:
-                        _G._epilogue(tiles[sub], r0, mr, j0, ncol, mode, col_corr, w_zps,
-                                     False, rows, mult, bias_v, zp_f, lo_f, relu, out_u8,
-                                     out_f32, out_i32, ldo)
+                        base, m0, valid = _tile_origin(t, tpr, OD, OH, OW, sd, sh, sw, Dp, Hp,
+                                                       Wp, C)
+                    # 16-pixel products (10% faster than 32-pixel ones, as in the GEMM)
+                    _mk.amx_conv16(x_base + base, lda, o_ptr, nsteps, b_base + j0 * k4 * 4,
+                                   4 * ncol, c_ptr + h * _ROWS * _mk.NR * 4)
+                    if not wrapped:
+                        _finish_rows(t2d, h * _ROWS, m0, valid, j0, ncol, mode, desc_ptr,
+                                     col_corr, w_zps, rows, mult, bias_v, zp_f, lo_f, relu,
+                                     out_u8, out_f32, out_i32, ldo)
+                        continue
+                    # runs of positions inside an output row
+                    r = 0
+                    while r < _ROWS:
+                        v = v0 + r
+                        if v >= plane_v:
+                            break
+                        oh = v // Wp
+                        ow = v - oh * Wp
+                        if ow >= OW:
+                            r += Wp - ow
+                            continue
+                        run = min(_ROWS - r, OW - ow)
+                        _finish_rows(t2d, h * _ROWS + r, (plane * OH + oh) * OW + ow, run, j0,
+                                     ncol, mode, desc_ptr, col_corr, w_zps, rows, mult,
+                                     bias_v, zp_f, lo_f, relu, out_u8, out_f32, out_i32, ldo)
+                        r += run
     _mk.amx_end()
 
 
@@ -162,7 +199,8 @@ def _launch(nchunks, xf, xs, dims, pads, kern, strides, dils, x_zp, data, k4, n,
     Dp, Hp, Wp = D + 2 * pd, H + 2 * ph, W + 2 * pw
     # zero-point padded channels-last input, plus slack for the reads of partial tiles
     size = N * Dp * Hp * Wp * C
-    xp = aligned_u8(size + (_ROWS * sw + 1) * C + 64)   # tile rows on whole cache lines
+    # tile rows on whole cache lines; slack for the rows of partial / wrapped tiles
+    xp = aligned_u8(size + (_ROWS * sw + (kw - 1) * dils[2] + 1) * C + 64)
     xp[:] = np.uint8(x_zp)
     n_rows = N * D * H
     if nchunks > 1:
@@ -188,9 +226,15 @@ def _launch(nchunks, xf, xs, dims, pads, kern, strides, dils, x_zp, data, k4, n,
                                   lo_f)
     cfg = np.zeros(64, np.uint8)
     _G._amx_config(cfg)
-    geo = np.array([OD, OH, OW, sd, sh, sw, Dp, Hp, Wp, C], np.int64)
+    # wrapped tiles (stride 1) when they waste fewer positions than row tiles
     tpr = (OW + _ROWS - 1) // _ROWS
     ntiles = N * OD * OH * tpr
+    wrap = 0
+    if sw == 1 and sh == 1:
+        tpp = (OH * Wp + _ROWS - 1) // _ROWS
+        if N * OD * tpp < ntiles:
+            wrap, tpr, ntiles = 1, tpp, N * OD * tpp
+    geo = np.array([OD, OH, OW, sd, sh, sw, Dp, Hp, Wp, C, wrap], np.int64)
     npairs = (ntiles + 1) // 2
     ns = (n + _mk.NR - 1) // _mk.NR
     sg = ns if ns <= 4 else 4
