@@ -36,7 +36,7 @@ from numba.extending import intrinsic, overload
 
 from .._isa import cpu_features
 
-__all__ = ["NR", "MR", "fetch_add", "amx16", "amx_conv16", "amx_conv32", "amx_begin", "amx_end", "AMX_ROWS",
+__all__ = ["NR", "MR", "fetch_add", "amx16", "amx_conv16", "amx_begin", "amx_end",
            "AMX_KG"]
 # plus the microkernels vnni1 .. vnni8 and avx2_1 .. avx2_8
 
@@ -383,16 +383,12 @@ def _fetch_add_impl(counter):
 
 # ------------------------------------------------------------------------- AMX
 
-AMX_ROWS = 32    # rows per GEMM item step (two 16-row products) and per conv product
 AMX_KG = 16      # k groups of 4 per tile step (64 k)
 
 
-def _emit_amx(builder, a_rows, lda, a_offset, nsteps, b, nb, c):
-    """IR of a 16- or 32-row x 32-column AMX tile product (see :func:`amx16`).
-
-    ``a_rows`` holds the addresses of one or two 16-row A blocks (rows 0-15, 16-31);
-    ``a_offset(kk)`` is step ``kk``'s byte offset into each of them.
-    """
+def _emit_amx(builder, a, lda, a_offset, nsteps, b, nb, c):
+    """IR of a 16-row x 32-column AMX tile product (see :func:`amx16`); ``a_offset(kk)``
+    is step ``kk``'s byte offset into the A rows at ``a``."""
     p8 = _I8.as_pointer()
     void = ir.VoidType()
 
@@ -407,26 +403,21 @@ def _emit_amx(builder, a_rows, lda, a_offset, nsteps, b, nb, c):
     store = fn("llvm.x86.tilestored64", [_I8, p8, _I64])
     dp = fn("llvm.x86.tdpbusd", [_I8, _I8, _I8])
     zero = fn("llvm.x86.tilezero", [_I8])
-    na = len(a_rows)
-    ldc = _const(4 * NR)
-    c_offs = [(2 * r + h, _const(r * 16 * 4 * NR + h * 64)) for r in range(na) for h in range(2)]
-    # tiles: C in 0-3 (row block r, column half h at 2r + h), A in 4-5, B in 6-7
-    for t, _ in c_offs:
-        builder.call(zero, [tid(t)])
+    # tiles: C in 0 (columns 0-15) and 1 (16-31), A in 4, B in 6 and 7
+    builder.call(zero, [tid(0)])
+    builder.call(zero, [tid(1)])
     bstep = builder.mul(nb, _const(AMX_KG))
     with cgutils.for_range(builder, nsteps) as loop:
         kk = loop.index
-        off = a_offset(kk)
         b0 = builder.add(b, builder.mul(kk, bstep))
-        for r, a in enumerate(a_rows):
-            builder.call(load, [tid(4 + r), builder.inttoptr(builder.add(a, off), p8), lda])
+        builder.call(load, [tid(4), builder.inttoptr(builder.add(a, a_offset(kk)), p8), lda])
         builder.call(load, [tid(6), builder.inttoptr(b0, p8), nb])
         builder.call(load, [tid(7), builder.inttoptr(builder.add(b0, _const(64)), p8), nb])
-        for r in range(na):
-            builder.call(dp, [tid(2 * r), tid(4 + r), tid(6)])
-            builder.call(dp, [tid(2 * r + 1), tid(4 + r), tid(7)])
-    for t, off in c_offs:
-        builder.call(store, [tid(t), builder.inttoptr(builder.add(c, off), p8), ldc])
+        builder.call(dp, [tid(0), tid(4), tid(6)])
+        builder.call(dp, [tid(1), tid(4), tid(7)])
+    ldc = _const(4 * NR)
+    builder.call(store, [tid(0), builder.inttoptr(c, p8), ldc])
+    builder.call(store, [tid(1), builder.inttoptr(builder.add(c, _const(64)), p8), ldc])
 
 
 @intrinsic
@@ -446,28 +437,7 @@ def amx16(typingctx, a_addr, lda, b_addr, nb, kchunks, c_addr):
     def codegen(context, builder, signature, args):
         a_, lda_, b_, nb_, kch_, c_ = args
         _amx_or_trap(builder, lambda: _emit_amx(
-            builder, [a_], lda_, lambda kk: builder.mul(kk, _const(4 * AMX_KG)), kch_, b_,
-            nb_, c_))
-        return context.get_dummy_value()
-
-    return sig, codegen
-
-
-@intrinsic
-def amx_conv32(typingctx, a0_addr, a1_addr, lda, offs_addr, nsteps, b_addr, nb, c_addr):
-    """:func:`amx16` for 32 rows of an implicit-GEMM convolution (C 32 x 32, four
-    accumulator tiles, two A tiles per step): the A rows of step ``kk`` start
-    ``offs[kk]`` bytes (int64 array at ``offs_addr``) after ``a0`` (output pixels 0-15)
-    and ``a1`` (16-31), ``lda`` bytes apart: one kernel tap's 64 input channels of 16
-    neighbouring output pixels, read straight from the padded channels-last input."""
-    sig = types.void(types.uintp, types.uintp, types.intp, types.uintp, types.intp,
-                     types.uintp, types.intp, types.uintp)
-
-    def codegen(context, builder, signature, args):
-        a0, a1, lda_, offs_, n_, b_, nb_, c_ = args
-        offs = builder.inttoptr(offs_, _I64.as_pointer())
-        _amx_or_trap(builder, lambda: _emit_amx(
-            builder, [a0, a1], lda_, lambda kk: builder.load(builder.gep(offs, [kk])), n_, b_,
+            builder, a_, lda_, lambda kk: builder.mul(kk, _const(4 * AMX_KG)), kch_, b_,
             nb_, c_))
         return context.get_dummy_value()
 
@@ -476,7 +446,10 @@ def amx_conv32(typingctx, a0_addr, a1_addr, lda, offs_addr, nsteps, b_addr, nb, 
 
 @intrinsic
 def amx_conv16(typingctx, a0_addr, lda, offs_addr, nsteps, b_addr, nb, c_addr):
-    """:func:`amx_conv32` for 16 output pixels (C 16 x 32, as :func:`amx16`)."""
+    """:func:`amx16` for an implicit-GEMM convolution: the A rows of step ``kk`` start
+    ``offs[kk]`` bytes (int64 array at ``offs_addr``) after ``a0``, ``lda`` bytes apart:
+    one kernel tap's 64 input channels of 16 output pixels, read straight from the
+    padded channels-last input. C is 16 x 32 int32 as :func:`amx16`'s."""
     sig = types.void(types.uintp, types.intp, types.uintp, types.intp, types.uintp, types.intp,
                      types.uintp)
 
@@ -484,7 +457,7 @@ def amx_conv16(typingctx, a0_addr, lda, offs_addr, nsteps, b_addr, nb, c_addr):
         a0, lda_, offs_, n_, b_, nb_, c_ = args
         offs = builder.inttoptr(offs_, _I64.as_pointer())
         _amx_or_trap(builder, lambda: _emit_amx(
-            builder, [a0], lda_, lambda kk: builder.load(builder.gep(offs, [kk])), n_, b_,
+            builder, a0, lda_, lambda kk: builder.load(builder.gep(offs, [kk])), n_, b_,
             nb_, c_))
         return context.get_dummy_value()
 

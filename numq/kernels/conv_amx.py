@@ -6,13 +6,14 @@ packs it) splits into steps of 64 channels of one tap. The A tile of a step, 16
 neighbouring output pixels x those 64 channels, is read straight from a zero-point
 padded channels-last copy of the input: rows ``stride * C`` bytes apart, starting at the
 tap's offset. So the only data movement is that padded copy (the size of the input,
-not ``taps`` times it), and each 32-pixel x 32-channel block of the output finishes
+not ``taps`` times it), and each 16-pixel x 32-channel block of the output finishes
 with the GEMM engine's fused epilogue (:mod:`numq.kernels.gemm`), giving the same bits
 as the im2col path and as torch.
 
 Output pixels are taken 16 at a time along each output row (the last group of a row may
 be partial: its extra rows read past the row, into padding or the slack after the
-buffer, and are never stored).
+buffer, and are never stored), or, with stride 1, as 16 consecutive positions of the
+padded width, running across output rows (see :func:`_conv_items`).
 """
 import functools
 import math

@@ -565,7 +565,7 @@ _SG = 4          # strips per item
 def _plan(m, k4, n, threads, amx=False):
     """Return ``(mc, sg, nrb, nsg, kc)``: item rows, strips per item, item grid, K block.
 
-    With ``amx``, items hold whole 32-row tiles and K is not blocked (the tiles
+    With ``amx``, items hold whole 16-row tiles and K is not blocked (the tiles
     accumulate over all of K in registers).
 
     Strip groups are a multiple of ``threads`` so every thread gets the same number of
@@ -573,7 +573,7 @@ def _plan(m, k4, n, threads, amx=False):
     module docstring).
     """
     ns = -(-n // NR)
-    step = _mk.AMX_ROWS if amx else MR
+    step = 16 if amx else MR
     mc = min(-(-m // step) * step, _MC)
     nrb = -(-m // mc)
     kc = k4 if (amx or k4 <= _KC_MAX) else _KC
