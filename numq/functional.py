@@ -29,8 +29,9 @@ def _quantize_flat(x, scale, zero_point, dtype):
     elif dtype is quint4x2:  # torch's sub-byte rule: round before adding the zero point
         out = np.empty(flat.size, dtype.storage)
         K.quantize_per_tensor_sub_byte_f32(flat, scale, zero_point, dtype.qmin, dtype.qmax, out)
-    else:   # 64-byte aligned: int8 kernels read it with whole-cache-line tile loads
-        out = aligned_empty(flat.size, dtype.storage)
+    else:   # large ones 64-byte aligned: int8 kernels read them with whole-line tile loads
+        out = (aligned_empty(flat.size, dtype.storage) if flat.size >= 1 << 16
+               else np.empty(flat.size, dtype.storage))
         K.quantize_per_tensor_f32(flat, scale, zero_point, dtype.qmin, dtype.qmax, out)
     return out.reshape(x.shape)
 

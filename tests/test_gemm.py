@@ -190,3 +190,38 @@ def test_bad_input(call, exc, words):
     with pytest.raises(exc, match=None) as info:
         call(p)
     assert words in str(info.value)
+
+
+@pytest.mark.parametrize("offset", [0, 1, 16, 48])
+def test_unaligned_activations_give_the_same_bits(variant, offset):
+    """AMX reads 64-byte aligned tiles: an activation buffer starting anywhere is copied
+    (re-aligned) first; every start gives the reference's bits."""
+    rng = np.random.default_rng(offset)
+    m, k, n = 40, 128, 70
+    x = rng.integers(0, 256, (m, k), dtype=np.uint8)
+    w = rng.integers(-128, 128, (n, k), dtype=np.int8)
+    raw = np.zeros(m * k + 128, np.uint8)
+    start = (-raw.ctypes.data) % 64 + offset
+    xs = raw[start:start + m * k].reshape(m, k)
+    xs[:] = x
+    ws = np.full(n, 0.01)
+    p = gemm.pack_linear_weight(w, ws, np.zeros(n, np.int64))
+    want = ref.requant(ref.gemm_i32(x, 7, w, np.zeros(n, np.int64)), 0.02, ws, True, None,
+                       0.3, 5, False)
+    np.testing.assert_array_equal(gemm.qlinear(xs, 0.02, 7, p, None, 0.3, 5), want)
+
+
+def test_large_outputs_and_packed_weights_are_aligned_and_own_their_storage():
+    """Large outputs start on a cache line (the next layer's tile loads read them in
+    place) and are root arrays of exactly their size (QTensor storage semantics)."""
+    rng = np.random.default_rng(3)
+    w = rng.integers(-128, 128, (512, 64), dtype=np.int8)
+    p = gemm.pack_linear_weight(w, np.full(512, 0.01), np.zeros(512, np.int64))
+    assert p.data.ctypes.data % 64 == 0
+    y = gemm.qlinear(rng.integers(0, 256, (256, 64), dtype=np.uint8), 0.02, 7, p, None, 0.3,
+                     5)
+    assert y.ctypes.data % 64 == 0
+    root = y
+    while isinstance(root.base, np.ndarray):
+        root = root.base
+    assert root.nbytes == y.nbytes

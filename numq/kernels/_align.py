@@ -26,7 +26,9 @@ def aligned_empty(shape, dtype):
     nbytes = math.prod(shape) * dt.itemsize
     raw = np.empty(nbytes + ALIGN, np.uint8)
     off = -raw.ctypes.data % ALIGN
-    return raw[off:off + nbytes].view(dt).reshape(shape)
+    # built on a memoryview, so the result is its own root array: code that walks
+    # ``.base`` to find a tensor's storage (QTensor.as_strided) sees exactly these bytes
+    return np.frombuffer(memoryview(raw)[off:off + nbytes], dt).reshape(shape)
 
 
 def aligned_zeros(n, dtype):

@@ -68,6 +68,24 @@ def _pad_copy_rows(xf, xs, n_rows, D, H, W, C, pd, ph, pw, Dp, Hp, Wp, r0, r1, o
                     out[o + c] = xf[s + c * xs[4]]
 
 
+@kernel
+def _fill_halo(xp, N, D, H, W, C, pd, ph, pw, zp):
+    """Set the padding of the padded buffer (and the slack after it) to ``zp``; the
+    interior is written by the copy (a whole-buffer fill would write it twice)."""
+    Dp, Hp, Wp = D + 2 * pd, H + 2 * ph, W + 2 * pw
+    row = Wp * C
+    for r in range(N * Dp * Hp):
+        d = (r // Hp) % Dp
+        h = r % Hp
+        o = r * row
+        if d < pd or d >= pd + D or h < ph or h >= ph + H:
+            xp[o:o + row] = zp
+        else:
+            xp[o:o + pw * C] = zp
+            xp[o + (pw + W) * C:o + row] = zp
+    xp[N * Dp * Hp * row:] = zp
+
+
 @kernel(parallel=True)
 def _pad_copy_parallel(xf, xs, n_rows, D, H, W, C, pd, ph, pw, Dp, Hp, Wp, nchunks, out):
     for c in prange(nchunks):
@@ -202,7 +220,7 @@ def _launch(nchunks, xf, xs, dims, pads, kern, strides, dils, x_zp, data, k4, n,
     size = N * Dp * Hp * Wp * C
     # tile rows on whole cache lines; slack for the rows of partial / wrapped tiles
     xp = aligned_u8(size + (_ROWS * sw + (kw - 1) * dils[2] + 1) * C + 64)
-    xp[:] = np.uint8(x_zp)
+    _fill_halo(xp, N, D, H, W, C, pd, ph, pw, np.uint8(x_zp))
     n_rows = N * D * H
     if nchunks > 1:
         _pad_copy_parallel(xf, xs, n_rows, D, H, W, C, pd, ph, pw, Dp, Hp, Wp, nchunks, xp)
