@@ -212,7 +212,9 @@ def im2col_u8(xf, xs, in_size, out_size, kernel_size, stride, padding, dilation,
             xs = tuple(v // word for v in xs[:4]) + (1,)
             Cg, Kg = Cg // word, Kg // word
             zpv = wt(int(x_zero_point) * rep)
-            planar = False
+            # one word per pixel (4-byte pixels of a first layer): walk columns, as for
+            # planes, a tight strided loop; else whole kernel rows per position
+            planar = Cg == 1
             break
     args = (xf, xs, in_size, out_size, kernel_size, stride, padding, dilation, int(groups),
             Cg, zpv, cf, M, Kg)

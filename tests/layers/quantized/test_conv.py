@@ -200,6 +200,36 @@ def test_depthwise_3x3_direct_path(case, per_channel, relu):
     _check_layer(m, w, b, x_cl, relu=relu)
 
 
+# 2 or 3 input channels (first layers): 4-byte pixels and a word im2col; NCHW and
+# channels-last inputs, strides, paddings, dilation, rectangular kernels, 1-D and 3-D
+FEW_CHANNEL_CASES = [
+    (2, dict(in_channels=3, out_channels=32, kernel_size=3, stride=2, padding=1), (2, 3, 17, 15)),
+    (2, dict(in_channels=2, out_channels=5, kernel_size=(2, 3), padding=(1, 0), dilation=2),
+     (1, 2, 9, 8)),
+    (2, dict(in_channels=3, out_channels=33, kernel_size=5, stride=(1, 3), padding=2),
+     (1, 3, 11, 12)),
+    (1, dict(in_channels=3, out_channels=8, kernel_size=4, stride=2, padding=1), (2, 3, 19)),
+    (3, dict(in_channels=2, out_channels=6, kernel_size=3, padding=1), (1, 2, 4, 5, 6)),
+]
+
+
+@pytest.mark.parametrize("channels_last", [False, True], ids=["nchw", "channels_last"])
+@pytest.mark.parametrize("per_channel", [False, True], ids=["per_tensor", "per_channel"])
+@pytest.mark.parametrize("case", FEW_CHANNEL_CASES, ids=lambda c: f"{c[0]}d-{c[2]}")
+def test_few_input_channels(case, per_channel, channels_last):
+    rank, kw, shape = case
+    rng = np.random.default_rng(abs(hash((str(case), per_channel))) % 2**32)
+    m, w, b = _layer(rank, kw, rng, per_channel)
+    x = _qx(rng, shape)
+    if channels_last:
+        perm = (0,) + tuple(range(2, x.ndim)) + (1,)
+        back = (0, x.ndim - 1) + tuple(range(1, x.ndim - 1))
+        x = numq._make_per_tensor_quantized_tensor(
+            np.ascontiguousarray(x.int_repr().transpose(perm)).transpose(back),
+            x.q_scale(), x.q_zero_point(), numq.quint8)
+    _check_layer(m, w, b, x)
+
+
 def test_input_layouts_give_the_same_codes():
     """NCHW, channels-last views, strided views and chained layers all read in place."""
     rng = np.random.default_rng(9)
