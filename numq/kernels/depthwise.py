@@ -43,6 +43,7 @@ import numpy as np
 from numba import prange
 
 from ._jit import kernel
+from .im2col_u8 import line_origin
 
 __all__ = ["depthwise_requant"]
 
@@ -63,10 +64,7 @@ def _dw_line(xf, xs, in_size, out_size, kernel_size, stride, padding, dilation, 
     std, sth, stw = stride
     pd, ph, pw = padding
     dd, dh, dw = dilation
-    oh = line % OH
-    t = line // OH
-    od = t % OD
-    n = t // OD
+    n, od, oh = line_origin(line, OD, OH)
     zp32 = np.int32(zp)
     uOC = np.uint64(OC)
     hi_f = np.float32(255.0)
@@ -139,10 +137,7 @@ def _dw3x3_line(xf, xs, in_size, out_size, stride, padding, dilation, zp, wf, w3
     std, sth, stw = stride
     pd, ph, pw = padding
     dd, dh, dw = dilation
-    oh = line % OH
-    t = line // OH
-    od = t % OD
-    n = t // OD
+    n, od, oh = line_origin(line, OD, OH)
     i_d = od * std - pd
     ih0 = oh * sth - ph
     if i_d < 0 or i_d >= D or ih0 < 0 or ih0 + 2 * dh >= H:
@@ -223,10 +218,7 @@ def _dw_line_rows(xf, xs, in_size, out_size, kernel_size, stride, padding, dilat
     std, sth, _ = stride
     pd, ph, pw = padding
     dd, dh, dw = dilation
-    oh = line % OH
-    t = line // OH
-    od = t % OD
-    n = t // OD
+    n, od, oh = line_origin(line, OD, OH)
     zp32 = np.int32(zp)
     L = OW * OC
     uL = np.uint64(L)

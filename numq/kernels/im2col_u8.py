@@ -38,6 +38,13 @@ from ._jit import kernel
 __all__ = ["im2col_u8", "to_channels_last", "pixels_to_words"]
 
 
+@kernel(inline="always")
+def line_origin(line, OD, OH):
+    """``(n, od, oh)`` of output line ``line = (n*OD + od)*OH + oh``."""
+    t = line // OH
+    return t // OD, t % OD, line % OH
+
+
 @kernel
 def _im2col_line(xf, xs, in_size, out_size, kernel_size, stride, padding, dilation,
                  groups, Cg, zpv, cf, M, Kg, line):
@@ -57,10 +64,7 @@ def _im2col_line(xf, xs, in_size, out_size, kernel_size, stride, padding, dilati
     pd, ph, pw = padding
     dd, dh, dw = dilation
     K = kd * kh * kw * Cg
-    oh = line % OH
-    t = line // OH
-    od = t % OD
-    n = t // OD
+    n, od, oh = line_origin(line, OD, OH)
     adjacent = sc == 1 and dw * sw_ == Cg
     for g in range(groups):
         gbase = g * M * Kg
@@ -121,10 +125,7 @@ def _im2col_line_planar(xf, xs, in_size, out_size, kernel_size, stride, padding,
     pd, ph, pw = padding
     dd, dh, dw = dilation
     K = kd * kh * kw * Cg
-    oh = line % OH
-    t = line // OH
-    od = t % OD
-    n = t // OD
+    n, od, oh = line_origin(line, OD, OH)
     for g in range(groups):
         row0 = g * M * Kg + line * OW * Kg
         for a in range(kd):
