@@ -80,11 +80,12 @@ class PackedConvWeight:
         weights), for inputs copied to 4-channel pixels: K = taps * 4, and K padded on to
         a multiple of 64 for AMX (None unless groups 1, C 2 or 3)
     dw : int16 (taps, OC) ``w - w_zp`` (None unless depthwise)
+    dw32, dw_sum : ``dw`` as int32 and its int64 sum over taps (the 3x3 depthwise kernel)
     """
 
     __slots__ = ("weight_q", "scales", "zero_points", "per_channel", "groups",
                  "in_channels", "out_channels", "kernel_size", "depthwise", "multiplier",
-                 "gemm", "gemm_c4", "dw")
+                 "gemm", "gemm_c4", "dw", "dw32", "dw_sum")
 
     def __repr__(self):
         return (f"PackedConvWeight(out_channels={self.out_channels}, in_channels="
@@ -121,11 +122,13 @@ def pack_conv_weight(weight_q, scales, zero_points, groups=1):
     p.kernel_size = kernel
     p.depthwise = Cg == 1  # one input channel per group: direct kernel
     p.multiplier = OC // groups
-    p.gemm = p.gemm_c4 = p.dw = None
+    p.gemm = p.gemm_c4 = p.dw = p.dw32 = p.dw_sum = None
     if p.depthwise:
         # int16 halves the weight traffic; |w - w_zp| <= 255 fits
         p.dw = np.ascontiguousarray(
             (w.reshape(OC, taps).astype(np.int16) - z[:, None].astype(np.int16)).T)
+        p.dw32 = p.dw.astype(np.int32).reshape(-1)
+        p.dw_sum = p.dw.astype(np.int64).sum(axis=0)
         return p
     # (OC, Cg, *k) -> (OC, *k, Cg): window tap major, channel minor, like im2col_u8;
     # K padded with zero weights to a multiple of 4 (the GEMM reads 4-byte groups: an
@@ -300,7 +303,7 @@ def qconv(x_q, x_scale, x_zero_point, packed, bias, stride, padding, dilation, o
         with parallel_region():
             depthwise_requant(xf, xs, in3, out3, k3, s3, p3, d3, packed.multiplier,
                               x_zero_point, packed.dw, mult, bias_s, out_zero_point, relu,
-                              out2d, big)
+                              out2d, big, packed.dw32, packed.dw_sum)
         return result
     G = packed.groups
     OCg = OC // G

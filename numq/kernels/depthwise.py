@@ -294,18 +294,20 @@ def _dw_parallel(xf, xs, in_size, out_size, kernel_size, stride, padding, dilati
 
 def depthwise_requant(xf, xs, in_size, out_size, kernel_size, stride, padding, dilation,
                       multiplier, x_zero_point, wq, mult, bias_s, out_zero_point, relu, out,
-                      parallel=False):
+                      parallel=False, wq32=None, wsum=None):
     """Write the requantized depthwise convolution into uint8 ``out`` ``(M, OC)``
     (C-contiguous; see the module docstring); returns ``out``. Sizes are 3-tuples of
-    Python ints; ``mult`` / ``bias_s`` are float32 ``(OC,)``."""
+    Python ints; ``mult`` / ``bias_s`` are float32 ``(OC,)``. ``wq32`` (flat int32 ``wq``)
+    and ``wsum`` (int64 sums of ``wq`` over taps) may come prepacked; else derived here."""
     zp = int(out_zero_point)
     zp_f, lo_f = np.float32(zp), np.float32(zp if relu else 0)
     OC = int(wq.shape[1])
     OW = out_size[2]
     par = parallel and out.shape[0] // OW > 1
     if multiplier == 1 and xs[4] == 1 and tuple(kernel_size) == (1, 3, 3):
-        w32 = wq.astype(np.int32).reshape(-1)
-        zsum = (int(x_zero_point) * wq.astype(np.int64).sum(axis=0)).astype(np.int32)
+        w32 = wq.astype(np.int32).reshape(-1) if wq32 is None else wq32
+        wsum = wq.astype(np.int64).sum(axis=0) if wsum is None else wsum
+        zsum = (int(x_zero_point) * wsum).astype(np.int32)
         args = (xf, xs, in_size, out_size, stride, padding, dilation, int(x_zero_point),
                 wq.reshape(-1), w32, zsum, OC, mult, bias_s, zp_f, lo_f, out.reshape(-1))
         (_dw3x3_parallel if par else _dw3x3_serial)(*args)
