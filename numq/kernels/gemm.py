@@ -52,7 +52,7 @@ _ALIGN_OUT = 1 << 16     # output elements from which new outputs are 64-byte al
 _PARALLEL_PACK = 1 << 20  # activation bytes above which packing them runs on all threads
 _AMX_MIN_K = 64           # below this K the VNNI path is faster (measured, 2 cores)
 _STATIC_M = 32            # below this M each thread has a fixed share of strips
-_AMX_MIN_M = 10           # below this M the VNNI path is faster (measured: even at M = 8)
+_AMX_MIN_M = 10           # AMX from this M (measured: even with VNNI at M = 8, 1.3x at 12)
 _MODE_U8, _MODE_F32, _MODE_I32 = _mk.MODE_U8, _mk.MODE_F32, _mk.MODE_I32
 
 
