@@ -26,6 +26,7 @@ from . import _gemm_micro as _mk
 from . import gemm as _G
 from ._align import aligned_i32, aligned_u8
 from ._jit import kernel
+from .im2col_u8 import line_origin
 
 __all__ = ["eligible", "qconv_amx"]
 
@@ -98,9 +99,7 @@ def _tile_origin(t, tpr, OD, OH, OW, sd, sh, sw, Dp, Hp, Wp, C):
     """(input byte offset, first output row, valid rows) of 16-pixel tile ``t``."""
     r = t // tpr
     ow0 = (t % tpr) * _ROWS
-    n = r // (OD * OH)
-    od = (r // OH) % OD
-    oh = r % OH
+    n, od, oh = line_origin(r, OD, OH)
     base = (((n * Dp + od * sd) * Hp + oh * sh) * Wp + ow0 * sw) * C
     return base, r * OW + ow0, min(_ROWS, OW - ow0)
 

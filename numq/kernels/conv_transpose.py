@@ -49,6 +49,7 @@ from numba import prange
 
 from .._threads import parallel_region
 from ._jit import kernel
+from .im2col_u8 import line_origin
 from .gemm import (K_MAX, _requant_params, _requantize_rows, pack_linear_weight, qlinear,
                    qlinear_int32, requantize)
 
@@ -325,9 +326,7 @@ def _col2im_rows(cols, geo, lo, hi, acc):
     OCg = cols.shape[2] // (KD * KH * KW)
     acc[:, :] = 0
     for r in range(lo, hi):
-        oh = r % OH
-        od = (r // OH) % OD
-        n = r // (OH * OD)
+        n, od, oh = line_origin(r, OD, OH)
         base = (r - lo) * OW
         for kd in range(KD):
             td = od + pd - kd * dd
@@ -558,9 +557,7 @@ def _direct_rows(xe, w32, geo, lo, hi, acc):
     ICg, OC = xe.shape[1], xe.shape[2]
     acc[:, :] = 0
     for r in range(lo, hi):
-        oh = r % OH
-        od = (r // OH) % OD
-        n = r // (OH * OD)
+        n, od, oh = line_origin(r, OD, OH)
         base = (r - lo) * OW
         for kd in range(KD):
             td = od + pd - kd * dd
