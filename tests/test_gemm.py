@@ -61,6 +61,42 @@ def test_int32_and_static_exact(variant, shape, kind):
             np.testing.assert_array_equal(got, want)
 
 
+def _requant_saturating(acc, mult, bias_s, out_zp, relu):
+    """The static rule with the saturation spelled out in float: ``rint(y) + zp``
+    clamped to [lo, 255] where y is huge or infinite, and NaN giving lo."""
+    F = np.float32
+    y = (acc.astype(F) + bias_s) * mult
+    lo = out_zp if relu else 0
+    q = np.rint(y.astype(np.float64)) + out_zp
+    q = np.where(np.isnan(q), lo, np.clip(q, lo, 255))
+    return q.astype(np.uint8)
+
+
+@pytest.mark.parametrize("shape", [(40, 96, 64), (17, 64, 70), (3, 128, 32)],
+                         ids=lambda s: "x".join(map(str, s)))
+def test_requantization_extremes_exact(variant, shape):
+    """Outputs far past the uint8 range (|y| beyond int32), infinite and NaN biases and
+    exact .5 ties requantize by the float rule in every kernel variant (the fused
+    epilogue clamps before one round-to-nearest-even conversion)."""
+    m, k, n = shape
+    rng = np.random.default_rng(17)
+    w = rng.integers(-128, 128, (n, k), dtype=np.int8)
+    p = gemm.pack_linear_weight(w, np.full(n, 0.5), np.zeros(n, np.int64))
+    x = rng.integers(0, 256, (m, k), dtype=np.uint8)
+    acc = ref.gemm_i32(x, 7, w, np.zeros(n, np.int64))
+    bias = (rng.standard_normal(n) * 1e3).astype(np.float32)
+    bias[:6] = [np.inf, -np.inf, np.nan, 3e38, -3e38, 0.25]
+    for out_scale, ozp, relu in ((1.0, 128, False), (1e-30, 3, False), (1e-30, 250, True),
+                                 (0.25, 0, True), (4096.0, 255, False)):
+        # x_scale * w_scale = 0.5: mult = 0.5 / out_scale, so odd accumulators tie at .5
+        got = gemm.qlinear(x, 1.0, 7, p, bias, out_scale, ozp, relu=relu)
+        atw = np.float32(1.0) * np.float32(0.5)
+        mult = np.full(n, atw / np.float32(out_scale), np.float32)
+        with np.errstate(invalid="ignore", over="ignore"):
+            want = _requant_saturating(acc, mult, bias / atw, ozp, relu)
+        np.testing.assert_array_equal(got, want)
+
+
 @pytest.mark.parametrize("kind", ["per_tensor_sym", "per_channel_sym", "per_channel_affine"])
 @pytest.mark.parametrize("shape", SHAPES[::2], ids=lambda s: "x".join(map(str, s)))
 def test_dynamic_exact(variant, shape, kind):

@@ -37,7 +37,7 @@ from numba.extending import intrinsic, overload
 from .._isa import cpu_features
 
 __all__ = ["NR", "MR", "fetch_add", "amx16", "amx_conv16", "amx_begin", "amx_end",
-           "AMX_KG"]
+           "AMX_KG", "copy_bytes"]
 # plus the microkernels vnni1 .. vnni8 and avx2_1 .. avx2_8
 
 NR = 32   # columns per packed strip (two 16-lane int32 vectors)
@@ -194,6 +194,10 @@ def _epilogue_body(builder, mr, final, mode, field, vec_at, splat, r0_v, j0_v):
     zp = builder.bitcast(builder.trunc(field(DESC_ZP_BITS), _I32), f32)
     lo = builder.bitcast(builder.trunc(field(DESC_LO_BITS), _I32), f32)
     hi = ir.Constant(f32, 255.0)
+    if mode == "u8":
+        zp_i = splat(builder.fptosi(zp, _I32), _V16)
+        top = splat(builder.fsub(hi, zp), v16f)
+        bot = splat(builder.fsub(lo, zp), v16f)
     for h in range(2):
         j = builder.add(j0_v, _const(16 * h))
         cc = builder.load(vec_at(cc_a, j, _V16, 4), align=4)
@@ -209,16 +213,16 @@ def _epilogue_body(builder, mr, final, mode, field, vec_at, splat, r0_v, j0_v):
                 continue
             x = builder.sitofp(acc, v16f)
             if mode == "u8":
+                # clamp(rint(y) + zp, lo, 255) as rint(clamp(y, lo - zp, 255 - zp)) + zp:
+                # the same value (the bounds are integers; NaN goes to lo either way),
+                # with the rounding fused into one conversion (fewer vector operations)
                 x = builder.fmul(builder.fadd(x, bias), mult)
-                rint = cgutils.get_or_insert_function(
-                    builder.module, ir.FunctionType(v16f, [v16f]), "llvm.rint.v16f32")
-                x = builder.fadd(builder.call(rint, [x]), splat(zp, v16f))
-                x = builder.select(builder.fcmp_ordered(">", x, splat(lo, v16f)), x,
-                                   splat(lo, v16f))
-                x = builder.select(builder.fcmp_ordered("<", x, splat(hi, v16f)), x,
-                                   splat(hi, v16f))
-                q = builder.trunc(builder.fptosi(x, _V16), v16b)
-                builder.store(q, vec_at(out_a, o, v16b, 1), align=1)
+                x = builder.select(builder.fcmp_ordered("<", top, x), top, x)
+                x = builder.select(builder.fcmp_ordered(">", x, bot), x, bot)
+                lrint = cgutils.get_or_insert_function(
+                    builder.module, ir.FunctionType(_V16, [v16f]), "llvm.lrint.v16i32.v16f32")
+                qi = builder.add(builder.call(lrint, [x]), zp_i)
+                builder.store(builder.trunc(qi, v16b), vec_at(out_a, o, v16b, 1), align=1)
             else:
                 fma = cgutils.get_or_insert_function(
                     builder.module, ir.FunctionType(v16f, [v16f, v16f, v16f]),
@@ -502,3 +506,16 @@ def amx_end(typingctx):
 
     return sig, codegen
 
+
+@intrinsic
+def copy_bytes(typingctx, dst_addr, src_addr, nbytes):
+    """``memcpy(dst, src, nbytes)`` on raw addresses (non-overlapping buffers)."""
+    sig = types.void(types.int64, types.int64, types.int64)
+
+    def codegen(context, builder, signature, args):
+        d, s_, n = args
+        cgutils.raw_memcpy(builder, builder.inttoptr(d, _I8.as_pointer()),
+                           builder.inttoptr(s_, _I8.as_pointer()), n, 1)
+        return context.get_dummy_value()
+
+    return sig, codegen

@@ -4,16 +4,21 @@ For a convolution with 64k input channels (groups 1, symmetric weights) the K ax
 the GEMM (window tap major, channel minor, as :func:`numq.kernels.conv.pack_conv_weight`
 packs it) splits into steps of 64 channels of one tap. The A tile of a step, 16
 neighbouring output pixels x those 64 channels, is read straight from a zero-point
-padded channels-last copy of the input: rows ``stride * C`` bytes apart, starting at the
-tap's offset. So the only data movement is that padded copy (the size of the input,
-not ``taps`` times it), and each 16-pixel x 32-channel block of the output finishes
-with the GEMM engine's fused epilogue (:mod:`numq.kernels.gemm`), giving the same bits
-as the im2col path and as torch.
+padded channels-last copy of the input rows: rows ``stride * C`` bytes apart, starting
+at the tap's offset, and each 16-pixel x 32-channel block of the output finishes with
+the GEMM engine's fused epilogue (:mod:`numq.kernels.gemm`), giving the same bits as the
+im2col path and as torch.
+
+The work runs in bands of about eight output rows of one (n, od) plane. A thread copies
+the input rows of its band into its own small padded buffer and computes the band's
+tiles from it at once, so the input is read from memory once and the copy stays in
+L1/L2 (a whole padded copy of the input, written first and read back, was 1.1-1.2x
+slower: it doubled the memory traffic and came back from L3).
 
 Output pixels are taken 16 at a time along each output row (the last group of a row may
 be partial: its extra rows read past the row, into padding or the slack after the
 buffer, and are never stored), or, with stride 1, as 16 consecutive positions of the
-padded width, running across output rows (see :func:`_conv_items`).
+padded width, running across the band's rows (see :func:`_band_items`).
 """
 import functools
 import math
@@ -26,7 +31,6 @@ from . import _gemm_micro as _mk
 from . import gemm as _G
 from ._align import aligned_i32, aligned_u8
 from ._jit import kernel
-from .im2col_u8 import line_origin
 
 __all__ = ["eligible", "qconv_amx"]
 
@@ -40,68 +44,6 @@ def eligible(packed, in_channels):
     return (packed.groups == 1 and not packed.depthwise and in_channels % 64 == 0
             and not packed.gemm[0].any_zero_point
             and packed.gemm[0].k == math.prod(packed.kernel_size) * in_channels)
-
-
-@kernel
-def _pad_copy_rows(xf, xs, n_rows, D, H, W, C, pd, ph, pw, Dp, Hp, Wp, r0, r1, out):
-    """Copy input rows ``(n, d, h)`` ``r0 .. r1-1`` into the padded channels-last buffer."""
-    for r in range(r0, r1):
-        n = r // (D * H)
-        d = (r // H) % D
-        h = r % H
-        src = n * xs[0] + d * xs[1] + h * xs[2]
-        dst = (((n * Dp + d + pd) * Hp + h + ph) * Wp + pw) * C
-        if xs[4] == 1:
-            # element loops over views (no overlap check and temporary per slice
-            # assignment, no negative-index checks: LLVM emits vector copies)
-            orow = out[dst:dst + W * C]
-            for w in range(W):
-                s = src + w * xs[3]
-                pix = xf[s:s + C]
-                opix = orow[w * C:(w + 1) * C]
-                for c in range(C):
-                    opix[c] = pix[c]
-        else:
-            for w in range(W):
-                s = src + w * xs[3]
-                o = dst + w * C
-                for c in range(C):
-                    out[o + c] = xf[s + c * xs[4]]
-
-
-@kernel
-def _fill_halo(xp, N, D, H, W, C, pd, ph, pw, zp):
-    """Set the padding of the padded buffer (and the slack after it) to ``zp``; the
-    interior is written by the copy (a whole-buffer fill would write it twice)."""
-    Dp, Hp, Wp = D + 2 * pd, H + 2 * ph, W + 2 * pw
-    row = Wp * C
-    for r in range(N * Dp * Hp):
-        d = (r // Hp) % Dp
-        h = r % Hp
-        o = r * row
-        if d < pd or d >= pd + D or h < ph or h >= ph + H:
-            xp[o:o + row] = zp
-        else:
-            xp[o:o + pw * C] = zp
-            xp[o + (pw + W) * C:o + row] = zp
-    xp[N * Dp * Hp * row:] = zp
-
-
-@kernel(parallel=True)
-def _pad_copy_parallel(xf, xs, n_rows, D, H, W, C, pd, ph, pw, Dp, Hp, Wp, nchunks, out):
-    for c in prange(nchunks):
-        _pad_copy_rows(xf, xs, n_rows, D, H, W, C, pd, ph, pw, Dp, Hp, Wp,
-                       c * n_rows // nchunks, (c + 1) * n_rows // nchunks, out)
-
-
-@kernel
-def _tile_origin(t, tpr, OD, OH, OW, sd, sh, sw, Dp, Hp, Wp, C):
-    """(input byte offset, first output row, valid rows) of 16-pixel tile ``t``."""
-    r = t // tpr
-    ow0 = (t % tpr) * _ROWS
-    n, od, oh = line_origin(r, OD, OH)
-    base = (((n * Dp + od * sd) * Hp + oh * sh) * Wp + ow0 * sw) * C
-    return base, r * OW + ow0, min(_ROWS, OW - ow0)
 
 
 @kernel(inline="always")
@@ -120,111 +62,177 @@ def _finish_rows(t2d, row0, m0, cnt, j0, ncol, mode, desc_ptr, col_corr, w_zps, 
         c += mr
 
 
-@kernel
-def _conv_items(counter, nitems, npg, pg, ntiles, tpr, geo, xp, offs, nsteps, data, k4, n,
-                sg, cfg, mode, desc, col_corr, w_zps, rows, mult, bias_v, zp_f, lo_f, relu,
-                out_u8, out_f32, out_i32, ldo):
-    """Items of ``pg`` tile pairs x ``sg`` strips, claimed from ``counter`` until none left.
+_BAND_ROWS = 8      # target output rows per band (a band's input rows stay in L1/L2)
 
-    Two tilings of the output (``geo[10]``): 16 pixels along one output row (the last
-    tile of a row partial), or, for stride 1 when it wastes less, 16 consecutive
-    positions of the padded width ``Wp`` (``tpr`` tiles per (n, od) plane): one step in
-    the input at every position, so tiles run across output rows; the ``Wp - OW``
-    positions past each row's end are computed and dropped.
+
+@kernel
+def _band_fill(xf, xs, n, od, oh0, rows_in, D, H, W, C, pd, ph, pw, sd, sh, dd, kd, Hb, Wp,
+               zp, buf):
+    """Copy the input rows band ``(n, od, oh0 ..)`` reads into the band buffer ``buf``.
+
+    ``buf`` holds ``kd`` planes of ``Hb`` rows x ``Wp`` padded pixels x ``C``; plane
+    ``a`` row ``rr`` is input depth ``od*sd + a*dd - pd``, row ``oh0*sh - ph + rr``.
+    The pad columns are set once per buffer; rows outside the input become ``zp``.
     """
-    OD, OH, OW, sd, sh, sw, Dp, Hp, Wp, C = (geo[0], geo[1], geo[2], geo[3], geo[4], geo[5],
-                                            geo[6], geo[7], geo[8], geo[9])
-    wrapped = geo[10] != 0
+    x_ptr = np.int64(xf.ctypes.data)
+    b_ptr = np.int64(buf.ctypes.data)
+    for a in range(kd):
+        d = od * sd + a * dd - pd
+        for rr in range(rows_in):
+            h = oh0 * sh - ph + rr
+            dst = ((a * Hb + rr) * Wp + pw) * C
+            orow = buf[dst:dst + W * C]
+            if d < 0 or d >= D or h < 0 or h >= H:
+                for i in range(W * C):
+                    orow[i] = zp
+                continue
+            src = n * xs[0] + d * xs[1] + h * xs[2]
+            if xs[4] == 1:
+                # memcpy: the element loop over pixel slices ran at a tenth of the speed
+                if xs[3] == C:
+                    _mk.copy_bytes(b_ptr + dst, x_ptr + src, W * C)
+                else:
+                    for w in range(W):
+                        _mk.copy_bytes(b_ptr + dst + w * C, x_ptr + src + w * xs[3], C)
+            else:
+                # channel-major storage (NCHW): read each channel's row in order
+                for c in range(C):
+                    s = src + c * xs[4]
+                    for w in range(W):
+                        orow[w * C + c] = xf[s + w * xs[3]]
+
+
+@kernel
+def _band_items(counter, nitems, nbands, nbp, bh, geo, xf, xs, offs, nsteps, data, k4, n,
+                sg, cfg, zp, desc, col_corr, w_zps, rows, mult, bias_v, zp_f, lo_f, relu,
+                out_u8, out_f32, out_i32, ldo):
+    """Items of one band (``bh`` output rows of one (n, od) plane) x ``sg`` strips.
+
+    Each item first copies the input rows its band reads into this thread's band
+    buffer (padded, channels-last), so the tiles read them from L1/L2 right after: the
+    input is read once from memory, never written back as a whole padded copy. Tiles
+    run across the band's rows over the padded width when stride is 1 (``geo[13]``),
+    else 16 pixels along each output row.
+    """
+    D, H, W, C = geo[0], geo[1], geo[2], geo[3]
+    OD, OH, OW = geo[4], geo[5], geo[6]
+    pd, ph, pw = geo[7], geo[8], geo[9]
+    sd, sh, sw = geo[10], geo[11], geo[12]
+    wrapped = geo[13] != 0
+    kd, kh, dd, dh, Hb, Wp, slack = geo[14], geo[15], geo[16], geo[17], geo[18], geo[19], \
+        geo[20]
     ns = (n + _mk.NR - 1) // _mk.NR
-    t2d = aligned_i32(2 * _ROWS * _mk.NR).reshape((2 * _ROWS, _mk.NR))
+    plane_b = Hb * Wp * C
+    buf = aligned_u8(kd * plane_b + slack)
+    for i in range(buf.size):
+        buf[i] = zp                      # pad columns and slack: set once
+    t2d = aligned_i32(_ROWS * _mk.NR).reshape((_ROWS, _mk.NR))
     c_ptr = np.int64(t2d.ctypes.data)
-    x_base = np.int64(xp.ctypes.data)
+    x_base = np.int64(buf.ctypes.data)
     b_base = np.int64(data.ctypes.data)
     o_ptr = np.int64(offs.ctypes.data)
     desc_ptr = np.int64(desc.ctypes.data)
     lda = sw * C
-    plane_v = OH * Wp                      # wrapped positions per (n, od) plane
+    tpr = (OW + _ROWS - 1) // _ROWS
     _mk.amx_begin(cfg.ctypes.data)
     while True:
         it = _mk.fetch_add(counter)
         if it >= nitems:
             break
-        p0 = (it % npg) * pg
-        s0 = (it // npg) * sg
-        for p in range(p0, min(p0 + pg, (ntiles + 1) // 2)):
+        b = it % nbands
+        s0 = (it // nbands) * sg
+        plane = b // nbp
+        oh0 = (b % nbp) * bh
+        nr = min(bh, OH - oh0)
+        nn = plane // OD
+        od = plane % OD
+        _band_fill(xf, xs, nn, od, oh0, (nr - 1) * sh + (kh - 1) * dh + 1, D, H, W, C, pd,
+                   ph, pw, sd, sh, dd, kd, Hb, Wp, zp, buf)
+        m_band = (plane * OH + oh0) * OW        # first output row of the band
+        ntl = (nr * Wp + _ROWS - 1) // _ROWS if wrapped else nr * tpr
+        for t in range(ntl):
+            if wrapped:
+                v0 = t * _ROWS
+                base = v0 * C
+            else:
+                rr = t // tpr
+                ow0 = (t % tpr) * _ROWS
+                base = (rr * sh * Wp + ow0 * sw) * C
             for s in range(s0, min(ns, s0 + sg)):
                 j0 = s * _mk.NR
                 ncol = min(_mk.NR, n - j0)
-                for h in range(2):
-                    t = 2 * p + h
-                    if t >= ntiles:
+                _mk.amx_conv16(x_base + base, lda, o_ptr, nsteps, b_base + j0 * k4 * 4,
+                               4 * ncol, c_ptr)
+                if not wrapped:
+                    _finish_rows(t2d, 0, m_band + rr * OW + ow0, min(_ROWS, OW - ow0), j0,
+                                 ncol, _mk.MODE_U8, desc_ptr, col_corr, w_zps, rows, mult,
+                                 bias_v, zp_f, lo_f, relu, out_u8, out_f32, out_i32, ldo)
+                    continue
+                # runs of positions inside an output row
+                r = 0
+                while r < _ROWS:
+                    v = v0 + r
+                    rr = v // Wp
+                    if rr >= nr:
                         break
-                    if wrapped:
-                        plane = t // tpr
-                        v0 = (t % tpr) * _ROWS
-                        nn = plane // OD
-                        od = plane % OD
-                        base = ((nn * Dp + od * sd) * Hp * Wp + v0) * C
-                    else:
-                        base, m0, valid = _tile_origin(t, tpr, OD, OH, OW, sd, sh, sw, Dp, Hp,
-                                                       Wp, C)
-                    # 16-pixel products (10% faster than 32-pixel ones, as in the GEMM)
-                    _mk.amx_conv16(x_base + base, lda, o_ptr, nsteps, b_base + j0 * k4 * 4,
-                                   4 * ncol, c_ptr + h * _ROWS * _mk.NR * 4)
-                    if not wrapped:
-                        _finish_rows(t2d, h * _ROWS, m0, valid, j0, ncol, mode, desc_ptr,
-                                     col_corr, w_zps, rows, mult, bias_v, zp_f, lo_f, relu,
-                                     out_u8, out_f32, out_i32, ldo)
+                    ow = v - rr * Wp
+                    if ow >= OW:
+                        r += Wp - ow
                         continue
-                    # runs of positions inside an output row
-                    r = 0
-                    while r < _ROWS:
-                        v = v0 + r
-                        if v >= plane_v:
-                            break
-                        oh = v // Wp
-                        ow = v - oh * Wp
-                        if ow >= OW:
-                            r += Wp - ow
-                            continue
-                        run = min(_ROWS - r, OW - ow)
-                        _finish_rows(t2d, h * _ROWS + r, (plane * OH + oh) * OW + ow, run, j0,
-                                     ncol, mode, desc_ptr, col_corr, w_zps, rows, mult,
-                                     bias_v, zp_f, lo_f, relu, out_u8, out_f32, out_i32, ldo)
-                        r += run
+                    run = min(_ROWS - r, OW - ow)
+                    _finish_rows(t2d, r, m_band + rr * OW + ow, run, j0, ncol, _mk.MODE_U8,
+                                 desc_ptr, col_corr, w_zps, rows, mult, bias_v, zp_f, lo_f,
+                                 relu, out_u8, out_f32, out_i32, ldo)
+                    r += run
     _mk.amx_end()
 
 
 @kernel(parallel=True)
-def _conv_parallel(nchunks, nitems, npg, pg, ntiles, tpr, geo, xp, offs, nsteps, data, k4, n,
-                   sg, cfg, mode, desc, col_corr, w_zps, rows, mult, bias_v, zp_f, lo_f, relu,
+def _band_parallel(nchunks, nitems, nbands, nbp, bh, geo, xf, xs, offs, nsteps, data, k4, n,
+                   sg, cfg, zp, desc, col_corr, w_zps, rows, mult, bias_v, zp_f, lo_f, relu,
                    out_u8, out_f32, out_i32, ldo):
     counter = np.zeros(1, np.int64)
+    per = (nitems + nchunks - 1) // nchunks
+    # several strip groups: a fixed share per thread keeps each thread on its own
+    # groups' weights (1.05x at 256 -> 256 channels); one group: the shared counter
+    # (a fixed share was 0.94-0.97x)
+    static = nitems > nbands and (nitems // nbands) % nchunks == 0
     for c in prange(nchunks):
-        _conv_items(counter, nitems, npg, pg, ntiles, tpr, geo, xp, offs, nsteps, data, k4, n,
-                    sg, cfg, mode, desc, col_corr, w_zps, rows, mult, bias_v, zp_f, lo_f, relu,
+        cnt = counter
+        lim = nitems
+        if static:
+            cnt = np.full(1, c * per, np.int64)
+            lim = min(nitems, (c + 1) * per)
+        _band_items(cnt, lim, nbands, nbp, bh, geo, xf, xs, offs, nsteps, data, k4, n,
+                    sg, cfg, zp, desc, col_corr, w_zps, rows, mult, bias_v, zp_f, lo_f, relu,
                     out_u8, out_f32, out_i32, ldo)
 
 
 @kernel
-def _launch(nchunks, xf, xs, dims, pads, kern, strides, dils, x_zp, data, k4, n, col_sums,
-            w_zps, ws32, per_channel, x_scale, out_scale, bias, has_bias, out_zp, relu, out):
+def _launch(nchunks, xf, xs, dims, pads, kern, strides, dils, x_zp, data, k4, n,
+                 col_sums, w_zps, ws32, per_channel, x_scale, out_scale, bias, has_bias,
+                 out_zp, relu, out):
     N, C, D, H, W, OD, OH, OW = dims[0], dims[1], dims[2], dims[3], dims[4], dims[5], \
         dims[6], dims[7]
     pd, ph, pw = pads[0], pads[1], pads[2]
     kd, kh, kw = kern[0], kern[1], kern[2]
     sd, sh, sw = strides[0], strides[1], strides[2]
-    Dp, Hp, Wp = D + 2 * pd, H + 2 * ph, W + 2 * pw
-    # zero-point padded channels-last input, plus slack for the reads of partial tiles
-    size = N * Dp * Hp * Wp * C
-    # tile rows on whole cache lines; slack for the rows of partial / wrapped tiles
-    xp = aligned_u8(size + (_ROWS * sw + (kw - 1) * dils[2] + 1) * C + 64)
-    _fill_halo(xp, N, D, H, W, C, pd, ph, pw, np.uint8(x_zp))
-    n_rows = N * D * H
-    if nchunks > 1:
-        _pad_copy_parallel(xf, xs, n_rows, D, H, W, C, pd, ph, pw, Dp, Hp, Wp, nchunks, xp)
-    else:
-        _pad_copy_rows(xf, xs, n_rows, D, H, W, C, pd, ph, pw, Dp, Hp, Wp, 0, n_rows, xp)
+    dd, dh, dw = dils[0], dils[1], dils[2]
+    Wp = W + 2 * pw
+    ns = (n + _mk.NR - 1) // _mk.NR
+    sg = ns if ns <= 4 else 4
+    nsg = (ns + sg - 1) // sg
+    # bands of about _BAND_ROWS output rows, as many in all as a multiple of the threads
+    nbp = max(1, (OH + _BAND_ROWS // 2) // _BAND_ROWS)
+    while nbp < OH and (N * OD * nbp * nsg) % nchunks != 0:
+        nbp += 1
+    bh = (OH + nbp - 1) // nbp
+    nbp = (OH + bh - 1) // bh
+    Hb = (bh - 1) * sh + (kh - 1) * dh + 1
+    tpr = (OW + _ROWS - 1) // _ROWS
+    wrapped = 1 if (sw == 1 and sh == 1 and (bh * Wp + _ROWS - 1) // _ROWS < bh * tpr) else 0
+    # partial / wrapped tiles read up to 16 pixels (+ taps) past a plane's last row
+    slack = (_ROWS * sw + (kw - 1) * dw + 1) * C + 64
     cb = C // 64
     nsteps = kd * kh * kw * cb
     offs = np.empty(nsteps, np.int64)
@@ -233,7 +241,9 @@ def _launch(nchunks, xf, xs, dims, pads, kern, strides, dils, x_zp, data, k4, n,
         a = tap // (kh * kw)
         b = (tap // kw) % kh
         e = tap % kw
-        offs[kk] = (((a * dils[0]) * Hp + b * dils[1]) * Wp + e * dils[2]) * C + (kk % cb) * 64
+        offs[kk] = ((a * Hb + b * dh) * Wp + e * dw) * C + (kk % cb) * 64
+    geo = np.array([D, H, W, C, OD, OH, OW, pd, ph, pw, sd, sh, sw, wrapped, kd, kh, dd, dh,
+                    Hb, Wp, slack], np.int64)
     mode = _mk.MODE_U8
     mult, bias_v, col_corr = _G.epilogue_arrays(mode, n, col_sums, x_zp, ws32, per_channel,
                                                 x_scale, out_scale, bias, has_bias)
@@ -244,30 +254,17 @@ def _launch(nchunks, xf, xs, dims, pads, kern, strides, dils, x_zp, data, k4, n,
                                   lo_f)
     cfg = np.zeros(64, np.uint8)
     _G._amx_config(cfg)
-    # wrapped tiles (stride 1) when they waste fewer positions than row tiles
-    tpr = (OW + _ROWS - 1) // _ROWS
-    ntiles = N * OD * OH * tpr
-    wrap = 0
-    if sw == 1 and sh == 1:
-        tpp = (OH * Wp + _ROWS - 1) // _ROWS
-        if N * OD * tpp < ntiles:
-            wrap, tpr, ntiles = 1, tpp, N * OD * tpp
-    geo = np.array([OD, OH, OW, sd, sh, sw, Dp, Hp, Wp, C, wrap], np.int64)
-    npairs = (ntiles + 1) // 2
-    ns = (n + _mk.NR - 1) // _mk.NR
-    sg = ns if ns <= 4 else 4
-    nsg = (ns + sg - 1) // sg
-    pg = 4                                 # 128 output pixels per item
-    npg = (npairs + pg - 1) // pg
+    nbands = N * OD * nbp
     f32 = np.zeros(1, np.float32)
     i32 = np.zeros(1, np.int32)
+    zp = np.uint8(x_zp)
     if nchunks > 1:
-        _conv_parallel(nchunks, npg * nsg, npg, pg, ntiles, tpr, geo, xp, offs, nsteps, data,
-                       k4, n, sg, cfg, mode, desc, col_corr, w_zps, rows, mult, bias_v, zp_f,
+        _band_parallel(nchunks, nbands * nsg, nbands, nbp, bh, geo, xf, xs, offs, nsteps, data,
+                       k4, n, sg, cfg, zp, desc, col_corr, w_zps, rows, mult, bias_v, zp_f,
                        lo_f, relu, out, f32, i32, n)
     else:
-        _conv_items(np.zeros(1, np.int64), npg * nsg, npg, pg, ntiles, tpr, geo, xp, offs,
-                    nsteps, data, k4, n, sg, cfg, mode, desc, col_corr, w_zps, rows, mult,
+        _band_items(np.zeros(1, np.int64), nbands * nsg, nbands, nbp, bh, geo, xf, xs, offs,
+                    nsteps, data, k4, n, sg, cfg, zp, desc, col_corr, w_zps, rows, mult,
                     bias_v, zp_f, lo_f, relu, out, f32, i32, n)
 
 

@@ -43,6 +43,7 @@ import numpy as np
 from numba import prange
 
 from ._jit import kernel
+from ._requant import u8_code
 from .im2col_u8 import line_origin
 
 __all__ = ["depthwise_requant"]
@@ -67,7 +68,7 @@ def _dw_line(xf, xs, in_size, out_size, kernel_size, stride, padding, dilation, 
     n, od, oh = line_origin(line, OD, OH)
     zp32 = np.int32(zp)
     uOC = np.uint64(OC)
-    hi_f = np.float32(255.0)
+    top, bot, zpi = np.float32(255.0) - zp_f, lo_f - zp_f, np.int32(zp_f)
     fast = mult == 1 and sc == 1
     step = np.uint64(dw * sw_)
     for ow in range(ow0, ow1):
@@ -117,8 +118,7 @@ def _dw_line(xf, xs, in_size, out_size, kernel_size, stride, padding, dilation, 
         o0 = np.uint64(line * OW + ow) * uOC
         for oc in range(OC):
             v = (np.float32(acc[oc]) + bs[oc]) * mt[oc]
-            y = min(max(np.rint(v) + zp_f, lo_f), hi_f)
-            of[o0 + np.uint64(oc)] = np.uint8(y)
+            of[o0 + np.uint64(oc)] = u8_code(v, top, bot, zpi)
 
 
 @kernel
@@ -153,7 +153,7 @@ def _dw3x3_line(xf, xs, in_size, out_size, stride, padding, dilation, zp, wf, w3
     if hi < OW:
         _dw_line(xf, xs, in_size, out_size, (1, 3, 3), stride, padding, dilation, 1, zp, wf,
                  OC, mt, bs, zp_f, lo_f, of, acc, line, hi, OW)
-    hi_f = np.float32(255.0)
+    top, bot, zpi = np.float32(255.0) - zp_f, lo_f - zp_f, np.int32(zp_f)
     uOC = np.uint64(OC)
     r0 = np.uint64(n * sn + i_d * sd_ + ih0 * sh_)
     r1 = r0 + np.uint64(dh * sh_)
@@ -182,7 +182,7 @@ def _dw3x3_line(xf, xs, in_size, out_size, stride, padding, dilation, zp, wf, w3
                          + np.int32(xf[a2 + ew + u]) * w32[7 * uOC + u]
                          + np.int32(xf[a2 + ew + ew + u]) * w32[8 * uOC + u] - zsum[u])
             y = (np.float32(v) + bs[u]) * mt[u]
-            of[o + u] = np.uint8(min(max(np.rint(y) + zp_f, lo_f), hi_f))
+            of[o + u] = u8_code(y, top, bot, zpi)
 
 
 @kernel
@@ -245,15 +245,14 @@ def _dw_line_rows(xf, xs, in_size, out_size, kernel_size, stride, padding, dilat
                 for j in range((hi - lo) * OC):
                     u = np.uint64(j)
                     acc[j0 + u] += (np.int32(xf[s0 + u]) - zp32) * np.int32(wt[w0 + u])
-    hi_f = np.float32(255.0)
+    top, bot, zpi = np.float32(255.0) - zp_f, lo_f - zp_f, np.int32(zp_f)
     o0 = np.uint64(line * L)
     for ow in range(OW):
         r = np.uint64(ow * OC)
         for oc in range(OC):
             u = np.uint64(oc)
             v = (np.float32(acc[r + u]) + bs[oc]) * mt[oc]
-            y = min(max(np.rint(v) + zp_f, lo_f), hi_f)
-            of[o0 + r + u] = np.uint8(y)
+            of[o0 + r + u] = u8_code(v, top, bot, zpi)
 
 
 @kernel

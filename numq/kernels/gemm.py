@@ -32,6 +32,7 @@ from . import _gemm_micro as _mk
 from ._align import aligned_empty, aligned_i32, aligned_u8, aligned_zeros, is_aligned
 from ._fma import fma32
 from ._jit import kernel
+from ._requant import u8_code
 from .qparams import dynamic_qparams_core
 from .quantize import PARALLEL_MIN, _qpt8, _qpt8_par
 from .reduce import _minmax_parallel, _minmax_serial, _minmax_serial_merge
@@ -440,12 +441,11 @@ def _amx_item(s0, s1, r_lo, r_end, a_base, lda_a, a_tail, b_base, k4, n, mode, d
     ``a`` here is row-major with row stride ``lda_a`` (K zero-padded to whole 64-k tile
     steps) and holds the rows up to the last multiple of 16; the rows after them (fewer
     than 16) are read from the zero-padded 16-row copy ``a_tail``. Each product's sums
-    land in two 8 x 32 tiles of ``tiles`` and each 8-row part finishes with the VNNI
+    land in the first two 8 x 32 tiles of ``tiles`` and each 8-row part finishes with the VNNI
     microkernel's fused epilogue (``k4 = 0``: load, correct, requantize, store) or, for
     a narrow last strip, the Numba epilogue.
     """
     kch = (k4 + _mk.AMX_KG - 1) // _mk.AMX_KG
-    ntr = (r_end - r_lo + 15) // 16 * 2    # 8-row tiles per strip, whole 16-row blocks
     c_base = np.int64(tiles.ctypes.data)
     tail_ptr = np.int64(a_tail.ctypes.data)
     for s in range(s0, s1):
@@ -456,15 +456,16 @@ def _amx_item(s0, s1, r_lo, r_end, a_base, lda_a, a_tail, b_base, k4, n, mode, d
         for r16 in range(r_lo, r_end, 16):
             # 16-row products: two of them beat one 32-row product (1.05-1.3x measured
             # on 2 cores, M = 32..512), and small M wastes no products on zero rows
-            t = (s - s0) * ntr + (r16 - r_lo) // MR
             a_ptr = a_base + r16 * lda_a if r16 + 16 <= r_end else tail_ptr
-            _mk.amx16(a_ptr, lda_a, b_ptr, nb, kch, c_base + t * (MR * NR * 4))
+            # every product reuses the first two scratch tiles: they stay in L1 (one
+            # slot per tile of the item, 64 KiB, overflowed it: 4-6% slower)
+            _mk.amx16(a_ptr, lda_a, b_ptr, nb, kch, c_base)
             for sub in range(2):
                 r0 = r16 + MR * sub
                 if r0 >= r_end:
                     break
                 mr = min(MR, r_end - r0)
-                tile = tiles[t + sub]
+                tile = tiles[sub]
                 if ncol == NR and not use_rows:
                     _micro_vnni(mr, 0, 0, 0, 0, tile.ctypes.data, True, mode, desc_ptr, r0, j0)
                 else:
@@ -496,17 +497,17 @@ def _epilogue(tile, r0, mr, j0, ncol, mode, col_corr, w_zps, use_rows, row_terms
 
 @kernel(inline="always")
 def _epi_u8(sr, cc, wz, rt, use_rows, bias_s, mult, zp_f, lo_f, out):
-    hi_f = np.float32(255.0)
+    top = np.float32(255.0) - zp_f
+    bot = lo_f - zp_f
+    zp = np.int32(zp_f)
     if use_rows:
         for c in range(out.size):
             acc = _acc_value(sr[c], cc[c], wz[c], rt)
-            y = np.rint((np.float32(acc) + bias_s[c]) * mult[c]) + zp_f
-            out[c] = np.uint8(min(max(y, lo_f), hi_f))
+            out[c] = u8_code((np.float32(acc) + bias_s[c]) * mult[c], top, bot, zp)
     else:
         for c in range(out.size):
             acc = np.int32(np.int64(sr[c]) - np.int64(cc[c]))
-            y = np.rint((np.float32(acc) + bias_s[c]) * mult[c]) + zp_f
-            out[c] = np.uint8(min(max(y, lo_f), hi_f))
+            out[c] = u8_code((np.float32(acc) + bias_s[c]) * mult[c], top, bot, zp)
 
 
 @kernel(inline="always")
@@ -873,13 +874,14 @@ def requantize(acc, x_scale, w_scales, per_channel, bias, out_scale, out_zero_po
 
 @kernel
 def _requantize_rows(acc, mult, bias_s, zp_f, lo_f, out, ldo):
-    hi_f = np.float32(255.0)
+    top = np.float32(255.0) - zp_f
+    bot = lo_f - zp_f
+    zp = np.int32(zp_f)
     m, n = acc.shape
     for i in range(m):
         for j in range(n):
-            v = (np.float32(acc[i, j]) + bias_s[j]) * mult[j]
-            y = min(max(np.rint(v) + zp_f, lo_f), hi_f)
-            out[i * ldo + j] = np.uint8(y)
+            out[i * ldo + j] = u8_code((np.float32(acc[i, j]) + bias_s[j]) * mult[j], top,
+                                       bot, zp)
 
 
 @kernel

@@ -115,7 +115,9 @@ def test_gemm_variants_match_reference(case, isa_variant):
 
 
 # 64k input channels, groups 1, symmetric weights: the AMX variant's implicit GEMM reads
-# the padded input directly (partial 16-pixel tiles, strides, dilation, batch, ranks)
+# bands of padded input rows (partial 16-pixel tiles, strides, dilation, batch, ranks;
+# several bands per plane, uneven last bands, bands wholly in the padding, 3-D bands of
+# several depth planes, more output channels than one strip group)
 AMX_CASES = [
     (2, dict(in_channels=64, out_channels=40, kernel_size=3, padding=1), (2, 64, 9, 11)),
     (2, dict(in_channels=128, out_channels=33, kernel_size=(3, 2), stride=2, padding=(1, 0),
@@ -123,12 +125,21 @@ AMX_CASES = [
     (1, dict(in_channels=64, out_channels=64, kernel_size=5, stride=3, padding=2), (3, 64, 40)),
     (3, dict(in_channels=64, out_channels=16, kernel_size=(2, 3, 1), padding=(0, 1, 0)),
      (1, 64, 3, 5, 18)),
+    (2, dict(in_channels=64, out_channels=48, kernel_size=3, padding=2, dilation=2),
+     (2, 64, 30, 17)),
+    (2, dict(in_channels=64, out_channels=160, kernel_size=(1, 3), padding=(4, 1)),
+     (1, 64, 13, 16)),
+    (3, dict(in_channels=64, out_channels=32, kernel_size=3, stride=(2, 1, 1), padding=1),
+     (1, 64, 5, 21, 7)),
 ]
+AMX_IDS = ["2d", "2d-strided", "1d", "3d", "2d-bands-dilated", "2d-pad-rows-wide",
+           "3d-bands"]
 
 
+@pytest.mark.parametrize("channels_last", [False, True], ids=["nchw", "channels_last"])
 @pytest.mark.parametrize("relu", [False, True])
-@pytest.mark.parametrize("case", AMX_CASES, ids=["2d", "2d-strided", "1d", "3d"])
-def test_implicit_gemm_path_matches_reference(case, relu, isa_variant):
+@pytest.mark.parametrize("case", AMX_CASES, ids=AMX_IDS)
+def test_implicit_gemm_path_matches_reference(case, relu, channels_last, isa_variant):
     rank, kw, shape = case
     rng = np.random.default_rng(11)
     m, w, b = _layer(rank, kw, rng, True, relu=relu)
@@ -136,6 +147,12 @@ def test_implicit_gemm_path_matches_reference(case, relu, isa_variant):
     m.set_weight_bias(numq._make_per_channel_quantized_tensor(
         w.int_repr(), ws, np.zeros(len(ws), np.int64), 0, numq.qint8), b)
     x = _qx(rng, shape)
+    if channels_last:
+        perm = (0,) + tuple(range(2, x.ndim)) + (1,)
+        back = (0, x.ndim - 1) + tuple(range(1, x.ndim - 1))
+        x = numq._make_per_tensor_quantized_tensor(
+            np.ascontiguousarray(x.int_repr().transpose(perm)).transpose(back),
+            x.q_scale(), x.q_zero_point(), numq.quint8)
     _check_layer(m, m.weight(), b, x, relu=relu)
 
 
