@@ -30,18 +30,22 @@ is written to memory. The products fit in int32 exactly (|x - zp| <= 255,
 |w - w_zp| <= 255, no overflow below 2^15 taps).
 
 3x3 kernels (2-D, multiplier 1, channels adjacent), the MobileNet case, take
-:func:`_dw3x3_line`: where all nine taps are inside the input, one pass over the channels
-adds the nine products in registers as ``sum x * w - x_zp * sum w`` and requantizes at
-once, with no accumulator array at all.
+:func:`_dw3x3_rows`: from zero-point padded copies of the three input rows, one pass over
+the channels adds the nine products in registers as ``sum x * w - x_zp * sum w`` and
+requantizes at once, with no accumulator array and no separate border code.
 
-``parallel`` runs a ``prange`` over output rows ``(n, od, oh)``; each writes its own
-rows of ``out``, so results do not depend on the thread count. The torch x86 engine's
+``parallel`` runs a ``prange`` over output rows ``(n, od, oh)`` (for 3x3: contiguous runs
+of them, one per thread); each writes its own rows of ``out``, so results do not depend
+on the thread count. The torch x86 engine's
 3x3 depthwise kernel adds pairs of uint8 x int8 products in saturating int16; numq's
 sums are exact (identical results whenever no such pair exceeds 32767 in magnitude).
 """
 import numpy as np
 from numba import prange
 
+from .._threads import get_num_threads
+from ._align import aligned_u8
+from ._gemm_micro import copy_bytes
 from ._jit import kernel
 from ._requant import u8_code
 from .im2col_u8 import line_origin
@@ -122,14 +126,16 @@ def _dw_line(xf, xs, in_size, out_size, kernel_size, stride, padding, dilation, 
 
 
 @kernel
-def _dw3x3_line(xf, xs, in_size, out_size, stride, padding, dilation, zp, wf, w32, zsum, OC,
-                mt, bs, zp_f, lo_f, of, acc, line):
-    """A 3x3 kernel (2-D, multiplier 1, channels adjacent): output line ``line``.
+def _dw3x3_rows(xf, xs, in_size, out_size, stride, padding, dilation, zp, w32, zsum, OC,
+                mt, bs, zp_f, lo_f, of, line0, line1):
+    """A 3x3 kernel (2-D, multiplier 1, channels adjacent): output lines ``line0 ..
+    line1 - 1``.
 
-    Where all nine taps are inside the input, one pass over the channels adds the nine
-    products in registers and requantizes at once (no accumulator array):
-    ``acc = sum_t x_t * w_t - x_zp * sum_t w_t`` (``zsum``), exact in int32. The border
-    positions (and lines with a kernel row outside) take :func:`_dw_line`.
+    The three input rows of a line are read from zero-point padded copies (a small
+    ring of rows, each copied once per run of lines, plus one all-``zp`` row for rows
+    outside the input), so every output position, borders included, takes one pass
+    over the channels that adds the nine products in registers and requantizes at once:
+    ``acc = sum_t x_t * w_t - x_zp * sum_t w_t`` (``zsum``), exact in int32.
     """
     sn, sd_, sh_, sw_, sc = xs
     D, H, W = in_size
@@ -137,70 +143,83 @@ def _dw3x3_line(xf, xs, in_size, out_size, stride, padding, dilation, zp, wf, w3
     std, sth, stw = stride
     pd, ph, pw = padding
     dd, dh, dw = dilation
-    n, od, oh = line_origin(line, OD, OH)
-    i_d = od * std - pd
-    ih0 = oh * sth - ph
-    if i_d < 0 or i_d >= D or ih0 < 0 or ih0 + 2 * dh >= H:
-        _dw_line(xf, xs, in_size, out_size, (1, 3, 3), stride, padding, dilation, 1, zp, wf,
-                 OC, mt, bs, zp_f, lo_f, of, acc, line, 0, OW)
-        return
-    # output columns whose three taps are inside: ow*stw - pw >= 0, ... + 2*dw < W
-    lo = min(OW, (pw + stw - 1) // stw)
-    hi = max(lo, min(OW, (W - 1 - 2 * dw + pw) // stw + 1)) if W - 1 - 2 * dw + pw >= 0 else lo
-    if lo > 0:
-        _dw_line(xf, xs, in_size, out_size, (1, 3, 3), stride, padding, dilation, 1, zp, wf,
-                 OC, mt, bs, zp_f, lo_f, of, acc, line, 0, lo)
-    if hi < OW:
-        _dw_line(xf, xs, in_size, out_size, (1, 3, 3), stride, padding, dilation, 1, zp, wf,
-                 OC, mt, bs, zp_f, lo_f, of, acc, line, hi, OW)
+    Wp = W + 2 * pw
+    row = Wp * OC
+    # rows 0-2: the ring of padded input rows, row 3: all zp (pad columns set once)
+    rb = aligned_u8(4 * row + 64)
+    for i in range(rb.size):
+        rb[i] = zp
+    tags = np.full(3, -1, np.int64)
+    x_ptr = np.int64(xf.ctypes.data)
+    r_ptr = np.int64(rb.ctypes.data)
     top, bot, zpi = np.float32(255.0) - zp_f, lo_f - zp_f, np.int32(zp_f)
     uOC = np.uint64(OC)
-    r0 = np.uint64(n * sn + i_d * sd_ + ih0 * sh_)
-    r1 = r0 + np.uint64(dh * sh_)
-    r2 = r1 + np.uint64(dh * sh_)
-    ew = np.uint64(dw * sw_)
-    # one base per array in the loop: LLVM checks every written/read pair for overlap
-    # before vectorising and gives up beyond a handful of pairs
-    for ow in range(lo, hi):
-        c0 = np.uint64((ow * stw - pw) * sw_)
-        a0 = r0 + c0
-        a1 = r1 + c0
-        a2 = r2 + c0
-        o = np.uint64(line * OW + ow) * uOC
-        # unsigned offsets: no negative-index tests, one vector loop
-        for c in range(OC):
-            u = np.uint64(c)
-            # Numba widens int32 arithmetic to int64; the int32 cast of the sum lets LLVM
-            # narrow the whole chain back to 32-bit vector multiplies (exact: no overflow)
-            v = np.int32(np.int32(xf[a0 + u]) * w32[u]
-                         + np.int32(xf[a0 + ew + u]) * w32[uOC + u]
-                         + np.int32(xf[a0 + ew + ew + u]) * w32[2 * uOC + u]
-                         + np.int32(xf[a1 + u]) * w32[3 * uOC + u]
-                         + np.int32(xf[a1 + ew + u]) * w32[4 * uOC + u]
-                         + np.int32(xf[a1 + ew + ew + u]) * w32[5 * uOC + u]
-                         + np.int32(xf[a2 + u]) * w32[6 * uOC + u]
-                         + np.int32(xf[a2 + ew + u]) * w32[7 * uOC + u]
-                         + np.int32(xf[a2 + ew + ew + u]) * w32[8 * uOC + u] - zsum[u])
-            y = (np.float32(v) + bs[u]) * mt[u]
-            of[o + u] = u8_code(y, top, bot, zpi)
+    ew = np.uint64(dw * OC)
+    cstep = np.uint64(stw * OC)
+    rs = np.empty(3, np.uint64)
+    for line in range(line0, line1):
+        n, od, oh = line_origin(line, OD, OH)
+        i_d = od * std - pd
+        for kr in range(3):
+            ih = oh * sth - ph + kr * dh
+            if i_d < 0 or i_d >= D or ih < 0 or ih >= H:
+                rs[kr] = np.uint64(3 * row)
+                continue
+            key = (n * D + i_d) * H + ih
+            slot = (ih // dh) % 3            # the line's three rows: three slots
+            rs[kr] = np.uint64(slot * row)
+            if tags[slot] != key:
+                tags[slot] = key
+                src = n * sn + i_d * sd_ + ih * sh_
+                dst = slot * row + pw * OC
+                # memcpy (an element loop over pixel slices is several times slower)
+                if sw_ == OC:
+                    copy_bytes(r_ptr + dst, x_ptr + src, W * OC)
+                else:
+                    for w in range(W):
+                        copy_bytes(r_ptr + dst + w * OC, x_ptr + src + w * sw_, OC)
+        r0, r1, r2 = rs[0], rs[1], rs[2]
+        o = np.uint64(line * OW) * uOC
+        c0 = np.uint64(0)
+        for ow in range(OW):
+            a0 = r0 + c0
+            a1 = r1 + c0
+            a2 = r2 + c0
+            # unsigned offsets: no negative-index tests, one vector loop
+            for c in range(OC):
+                u = np.uint64(c)
+                # Numba widens int32 arithmetic to int64; the int32 cast of the sum lets
+                # LLVM narrow the chain back to 32-bit vector multiplies (no overflow)
+                v = np.int32(np.int32(rb[a0 + u]) * w32[u]
+                             + np.int32(rb[a0 + ew + u]) * w32[uOC + u]
+                             + np.int32(rb[a0 + ew + ew + u]) * w32[2 * uOC + u]
+                             + np.int32(rb[a1 + u]) * w32[3 * uOC + u]
+                             + np.int32(rb[a1 + ew + u]) * w32[4 * uOC + u]
+                             + np.int32(rb[a1 + ew + ew + u]) * w32[5 * uOC + u]
+                             + np.int32(rb[a2 + u]) * w32[6 * uOC + u]
+                             + np.int32(rb[a2 + ew + u]) * w32[7 * uOC + u]
+                             + np.int32(rb[a2 + ew + ew + u]) * w32[8 * uOC + u] - zsum[u])
+                y = (np.float32(v) + bs[u]) * mt[u]
+                of[o + u] = u8_code(y, top, bot, zpi)
+            o += uOC
+            c0 += cstep
 
 
 @kernel
-def _dw3x3_serial(xf, xs, in_size, out_size, stride, padding, dilation, zp, wf, w32, zsum, OC,
+def _dw3x3_serial(xf, xs, in_size, out_size, stride, padding, dilation, zp, w32, zsum, OC,
                   mt, bs, zp_f, lo_f, of):
-    acc = np.empty(OC, np.int32)
-    for line in range(of.size // (OC * out_size[2])):
-        _dw3x3_line(xf, xs, in_size, out_size, stride, padding, dilation, zp, wf, w32, zsum,
-                    OC, mt, bs, zp_f, lo_f, of, acc, line)
+    _dw3x3_rows(xf, xs, in_size, out_size, stride, padding, dilation, zp, w32, zsum, OC, mt,
+                bs, zp_f, lo_f, of, 0, of.size // (OC * out_size[2]))
 
 
 @kernel(parallel=True)
-def _dw3x3_parallel(xf, xs, in_size, out_size, stride, padding, dilation, zp, wf, w32, zsum,
-                    OC, mt, bs, zp_f, lo_f, of):
-    for line in prange(of.size // (OC * out_size[2])):
-        acc = np.empty(OC, np.int32)
-        _dw3x3_line(xf, xs, in_size, out_size, stride, padding, dilation, zp, wf, w32, zsum,
-                    OC, mt, bs, zp_f, lo_f, of, acc, line)
+def _dw3x3_parallel(xf, xs, in_size, out_size, stride, padding, dilation, zp, w32, zsum,
+                    OC, mt, bs, zp_f, lo_f, of, nchunks):
+    # contiguous runs of lines per worker: consecutive lines share two input rows
+    nl = of.size // (OC * out_size[2])
+    for k in prange(nchunks):
+        _dw3x3_rows(xf, xs, in_size, out_size, stride, padding, dilation, zp, w32, zsum, OC,
+                    mt, bs, zp_f, lo_f, of, k * nl // nchunks, (k + 1) * nl // nchunks)
 
 
 @kernel
@@ -307,9 +326,12 @@ def depthwise_requant(xf, xs, in_size, out_size, kernel_size, stride, padding, d
         w32 = wq.astype(np.int32).reshape(-1) if wq32 is None else wq32
         wsum = wq.astype(np.int64).sum(axis=0) if wsum is None else wsum
         zsum = (int(x_zero_point) * wsum).astype(np.int32)
-        args = (xf, xs, in_size, out_size, stride, padding, dilation, int(x_zero_point),
-                wq.reshape(-1), w32, zsum, OC, mult, bias_s, zp_f, lo_f, out.reshape(-1))
-        (_dw3x3_parallel if par else _dw3x3_serial)(*args)
+        args = (xf, xs, in_size, out_size, stride, padding, dilation, np.uint8(x_zero_point),
+                w32, zsum, OC, mult, bias_s, zp_f, lo_f, out.reshape(-1))
+        if par:
+            _dw3x3_parallel(*args, get_num_threads())
+        else:
+            _dw3x3_serial(*args)
         return out
     if multiplier == 1 and xs[4] == 1 and xs[3] == OC and stride[2] == 1:
         wt = np.tile(wq, (1, OW)).reshape(-1)  # (taps, OW*OC): see _dw_line_rows

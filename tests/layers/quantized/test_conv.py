@@ -188,11 +188,13 @@ def test_depthwise_full_range_is_exact():
     _check_layer(m, w, None, x)
 
 
-# the direct 3x3 depthwise kernel: nine taps in registers inside the input, the general
-# per-position code on its borders; channels-last inputs of C not a multiple of 16, large
-# enough (the second) for the parallel driver
+# the direct 3x3 depthwise kernel: nine taps in registers, read from a ring of padded
+# input rows (batches, strides, dilations that map rows to ring slots unevenly, lines
+# wholly in the padding); channels-last inputs of C not a multiple of 16, large enough
+# (the second and the dilated batch) for the parallel driver
 DW3_CASES = [
     (dict(stride=1, padding=1), (2, 20, 9, 11)),
+    (dict(stride=(2, 1), padding=(4, 1), dilation=(3, 1)), (2, 20, 16, 9)),
     (dict(stride=1, padding=1), (1, 40, 48, 40)),
     (dict(stride=2, padding=1), (1, 20, 12, 9)),
     (dict(stride=(1, 2), padding=(2, 0), dilation=2), (2, 20, 11, 13)),
@@ -215,6 +217,22 @@ def test_depthwise_3x3_direct_path(case, per_channel, relu):
         np.ascontiguousarray(x.int_repr().transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2),
         x.q_scale(), x.q_zero_point(), numq.quint8)
     _check_layer(m, w, b, x_cl, relu=relu)
+
+
+def test_depthwise_3x3_pixel_strided_view():
+    # the kernel reads a channels-last view in place: pixels 2*C bytes apart
+    rng = np.random.default_rng(23)
+    C = 24
+    codes = rng.integers(-128, 128, (C, 1, 3, 3)).astype(np.int8)
+    ws, b = rng.uniform(0.01, 0.02, C), rng.standard_normal(C).astype(np.float32)
+    p = K.pack_conv_weight(codes, ws, np.zeros(C, np.int64), C)
+    wide = rng.integers(0, 256, (2, 10, 14, C)).astype(np.uint8)
+    view = wide[:, :, ::2, :].transpose(0, 3, 1, 2)
+    assert view.strides[3] == 2 * C and view.strides[1] == 1
+    y = K.qconv(view, 0.05, 3, p, b, (1, 1), (1, 1), (1, 1), 0.5, 9)
+    want = qconv_ref(np.ascontiguousarray(view), 0.05, 3, codes, ws, np.zeros(C, np.int64),
+                     True, b, (1, 1), (1, 1), (1, 1), C, 0.5, 9, False)
+    np.testing.assert_array_equal(y, want)
 
 
 # 2 or 3 input channels (first layers): 4-byte pixels and a word im2col; NCHW and
