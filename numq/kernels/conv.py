@@ -79,13 +79,16 @@ class PackedConvWeight:
     gemm_c4 : two ``PackedLinearWeight`` with the 2 or 3 input channels padded to 4 (zero
         weights), for inputs copied to 4-channel pixels: K = taps * 4, and K padded on to
         a multiple of 64 for AMX (None unless groups 1, C 2 or 3)
+    gemm_rows : ``PackedLinearWeight`` for the AMX implicit GEMM of the same first layers:
+        one 64-k step per kernel row, its kw taps x 4 bytes first and zero weights after
+        (None unless groups 1, C 2 or 3, 4 * kw <= 64)
     dw : int16 (taps, OC) ``w - w_zp`` (None unless depthwise)
     dw32, dw_sum : ``dw`` as int32 and its int64 sum over taps (the 3x3 depthwise kernel)
     """
 
     __slots__ = ("weight_q", "scales", "zero_points", "per_channel", "groups",
                  "in_channels", "out_channels", "kernel_size", "depthwise", "multiplier",
-                 "gemm", "gemm_c4", "dw", "dw32", "dw_sum")
+                 "gemm", "gemm_c4", "gemm_rows", "dw", "dw32", "dw_sum")
 
     def __repr__(self):
         return (f"PackedConvWeight(out_channels={self.out_channels}, in_channels="
@@ -122,7 +125,7 @@ def pack_conv_weight(weight_q, scales, zero_points, groups=1):
     p.kernel_size = kernel
     p.depthwise = Cg == 1  # one input channel per group: direct kernel
     p.multiplier = OC // groups
-    p.gemm = p.gemm_c4 = p.dw = p.dw32 = p.dw_sum = None
+    p.gemm = p.gemm_c4 = p.gemm_rows = p.dw = p.dw32 = p.dw_sum = None
     if p.depthwise:
         # int16 halves the weight traffic; |w - w_zp| <= 255 fits
         p.dw = np.ascontiguousarray(
@@ -159,6 +162,15 @@ def pack_conv_weight(weight_q, scales, zero_points, groups=1):
         p.gemm_c4 = tuple(_G.pack_linear_weight(wk_, s, z) if per_channel
                           else _G.pack_linear_weight(wk_, float(s[0]), int(z[0]))
                           for wk_ in (w4, w64))
+        kd, kh, kw = _pad3(kernel, 1)
+        if 4 * kw <= 64:
+            # AMX implicit GEMM over 4-byte pixels: a step reads 64 bytes of one input
+            # row from a kernel row's first tap; its kw taps are the first 4 * kw bytes
+            wr = np.zeros((OC, kd, kh, 64), np.int8)
+            wr[..., :4 * kw] = w4.reshape(OC, kd, kh, 4 * kw)
+            wr = wr.reshape(OC, kd * kh * 64)
+            p.gemm_rows = (_G.pack_linear_weight(wr, s, z) if per_channel
+                           else _G.pack_linear_weight(wr, float(s[0]), int(z[0])))
     return p
 
 
@@ -276,15 +288,16 @@ def qconv(x_q, x_scale, x_zero_point, packed, bias, stride, padding, dilation, o
         _conv1x1(x, M, x_scale, x_zero_point, packed, bias, out_scale, out_zero_point, relu,
                  out2d)
         return result
-    if (not packed.depthwise and _isa.active() == "avx512_amx"
-            and _conv_amx.eligible(packed, C)):
-        # implicit GEMM: tiles read a padded channels-last copy of the input (made in
-        # one pass from any layout, NCHW included), no im2col buffer; also the NCHW 1x1
-        # case (the copy is its transpose)
+    g_amx = (_conv_amx.eligible(packed, C, d3[2]) if _isa.active() == "avx512_amx"
+             else None)
+    if g_amx is not None:
+        # implicit GEMM: tiles read bands of padded channels-last input rows (copied
+        # from any layout, NCHW included), no im2col buffer; also the NCHW 1x1 case, and
+        # 2-3 channel first layers as 4-byte pixels
         xf, xs = _flat_input(x)
         with parallel_region():
             _conv_amx.qconv_amx(xf, _conv_amx.geometry(xs, (N, C) + in3 + out3, p3, k3, s3, d3),
-                                x_zero_point, packed, bias, x_scale, out_scale,
+                                x_zero_point, packed, g_amx, bias, x_scale, out_scale,
                                 out_zero_point, relu, out2d, get_num_threads())
         return result
     if x.strides[1] != 1 and C >= _CL_MIN_CHANNELS and x.size:

@@ -39,11 +39,21 @@ _NO_BIAS = np.zeros(1, np.float32)
 _F32 = np.dtype(np.float32)
 
 
-def eligible(packed, in_channels):
-    """Whether :func:`qconv_amx` computes this convolution (else the im2col path)."""
-    return (packed.groups == 1 and not packed.depthwise and in_channels % 64 == 0
-            and not packed.gemm[0].any_zero_point
-            and packed.gemm[0].k == math.prod(packed.kernel_size) * in_channels)
+def eligible(packed, in_channels, dilation_w):
+    """Which weights :func:`qconv_amx` computes this convolution with, or None (then the
+    im2col path does): the tap-major GEMM weights for 64k input channels, or the
+    row-step weights (``gemm_rows``) for 2-3 channel first layers with dense kernel rows.
+    """
+    if packed.groups != 1 or packed.depthwise:
+        return None
+    g = packed.gemm[0]
+    if (in_channels % 64 == 0 and not g.any_zero_point
+            and g.k == math.prod(packed.kernel_size) * in_channels):
+        return g
+    r = packed.gemm_rows
+    if r is not None and dilation_w == 1 and not r.any_zero_point:
+        return r
+    return None
 
 
 @kernel(inline="always")
@@ -66,13 +76,14 @@ _BAND_ROWS = 8      # target output rows per band (a band's input rows stay in L
 
 
 @kernel
-def _band_fill(xf, xs, n, od, oh0, rows_in, D, H, W, C, pd, ph, pw, sd, sh, dd, kd, Hb, Wp,
-               zp, buf):
+def _band_fill(xf, xs, n, od, oh0, rows_in, D, H, W, C, Cb, pd, ph, pw, sd, sh, dd, kd, Hb,
+               Wp, zp, buf):
     """Copy the input rows band ``(n, od, oh0 ..)`` reads into the band buffer ``buf``.
 
-    ``buf`` holds ``kd`` planes of ``Hb`` rows x ``Wp`` padded pixels x ``C``; plane
-    ``a`` row ``rr`` is input depth ``od*sd + a*dd - pd``, row ``oh0*sh - ph + rr``.
-    The pad columns are set once per buffer; rows outside the input become ``zp``.
+    ``buf`` holds ``kd`` planes of ``Hb`` rows x ``Wp`` padded pixels of ``Cb`` bytes
+    (the ``C`` channels, then pad bytes when ``Cb > C``); plane ``a`` row ``rr`` is input
+    depth ``od*sd + a*dd - pd``, row ``oh0*sh - ph + rr``. The pad columns and pad bytes
+    are set once per buffer; rows outside the input become ``zp``.
     """
     x_ptr = np.int64(xf.ctypes.data)
     b_ptr = np.int64(buf.ctypes.data)
@@ -80,14 +91,14 @@ def _band_fill(xf, xs, n, od, oh0, rows_in, D, H, W, C, pd, ph, pw, sd, sh, dd, 
         d = od * sd + a * dd - pd
         for rr in range(rows_in):
             h = oh0 * sh - ph + rr
-            dst = ((a * Hb + rr) * Wp + pw) * C
-            orow = buf[dst:dst + W * C]
+            dst = ((a * Hb + rr) * Wp + pw) * Cb
+            orow = buf[dst:dst + W * Cb]
             if d < 0 or d >= D or h < 0 or h >= H:
-                for i in range(W * C):
+                for i in range(W * Cb):
                     orow[i] = zp
                 continue
             src = n * xs[0] + d * xs[1] + h * xs[2]
-            if xs[4] == 1:
+            if xs[4] == 1 and Cb == C:
                 # memcpy: the element loop over pixel slices ran at a tenth of the speed
                 if xs[3] == C:
                     _mk.copy_bytes(b_ptr + dst, x_ptr + src, W * C)
@@ -95,11 +106,12 @@ def _band_fill(xf, xs, n, od, oh0, rows_in, D, H, W, C, pd, ph, pw, sd, sh, dd, 
                     for w in range(W):
                         _mk.copy_bytes(b_ptr + dst + w * C, x_ptr + src + w * xs[3], C)
             else:
-                # channel-major storage (NCHW): read each channel's row in order
+                # channel-major storage (NCHW) or word pixels: read each channel's
+                # row in order
                 for c in range(C):
                     s = src + c * xs[4]
                     for w in range(W):
-                        orow[w * C + c] = xf[s + w * xs[3]]
+                        orow[w * Cb + c] = xf[s + w * xs[3]]
 
 
 @kernel
@@ -121,8 +133,9 @@ def _band_items(counter, nitems, nbands, nbp, bh, geo, xf, xs, offs, nsteps, dat
     wrapped = geo[13] != 0
     kd, kh, dd, dh, Hb, Wp, slack = geo[14], geo[15], geo[16], geo[17], geo[18], geo[19], \
         geo[20]
+    Cb = geo[21]                         # buffer bytes per pixel
     ns = (n + _mk.NR - 1) // _mk.NR
-    plane_b = Hb * Wp * C
+    plane_b = Hb * Wp * Cb
     buf = aligned_u8(kd * plane_b + slack)
     for i in range(buf.size):
         buf[i] = zp                      # pad columns and slack: set once
@@ -132,7 +145,7 @@ def _band_items(counter, nitems, nbands, nbp, bh, geo, xf, xs, offs, nsteps, dat
     b_base = np.int64(data.ctypes.data)
     o_ptr = np.int64(offs.ctypes.data)
     desc_ptr = np.int64(desc.ctypes.data)
-    lda = sw * C
+    lda = sw * Cb
     tpr = (OW + _ROWS - 1) // _ROWS
     _mk.amx_begin(cfg.ctypes.data)
     while True:
@@ -146,18 +159,18 @@ def _band_items(counter, nitems, nbands, nbp, bh, geo, xf, xs, offs, nsteps, dat
         nr = min(bh, OH - oh0)
         nn = plane // OD
         od = plane % OD
-        _band_fill(xf, xs, nn, od, oh0, (nr - 1) * sh + (kh - 1) * dh + 1, D, H, W, C, pd,
-                   ph, pw, sd, sh, dd, kd, Hb, Wp, zp, buf)
+        _band_fill(xf, xs, nn, od, oh0, (nr - 1) * sh + (kh - 1) * dh + 1, D, H, W, C, Cb,
+                   pd, ph, pw, sd, sh, dd, kd, Hb, Wp, zp, buf)
         m_band = (plane * OH + oh0) * OW        # first output row of the band
         ntl = (nr * Wp + _ROWS - 1) // _ROWS if wrapped else nr * tpr
         for t in range(ntl):
             if wrapped:
                 v0 = t * _ROWS
-                base = v0 * C
+                base = v0 * Cb
             else:
                 rr = t // tpr
                 ow0 = (t % tpr) * _ROWS
-                base = (rr * sh * Wp + ow0 * sw) * C
+                base = (rr * sh * Wp + ow0 * sw) * Cb
             for s in range(s0, min(ns, s0 + sg)):
                 j0 = s * _mk.NR
                 ncol = min(_mk.NR, n - j0)
@@ -211,7 +224,7 @@ def _band_parallel(nchunks, nitems, nbands, nbp, bh, geo, xf, xs, offs, nsteps, 
 @kernel
 def _launch(nchunks, xf, xs, dims, pads, kern, strides, dils, x_zp, data, k4, n,
                  col_sums, w_zps, ws32, per_channel, x_scale, out_scale, bias, has_bias,
-                 out_zp, relu, out):
+                 out_zp, relu, out, row_steps):
     N, C, D, H, W, OD, OH, OW = dims[0], dims[1], dims[2], dims[3], dims[4], dims[5], \
         dims[6], dims[7]
     pd, ph, pw = pads[0], pads[1], pads[2]
@@ -231,19 +244,30 @@ def _launch(nchunks, xf, xs, dims, pads, kern, strides, dils, x_zp, data, k4, n,
     Hb = (bh - 1) * sh + (kh - 1) * dh + 1
     tpr = (OW + _ROWS - 1) // _ROWS
     wrapped = 1 if (sw == 1 and sh == 1 and (bh * Wp + _ROWS - 1) // _ROWS < bh * tpr) else 0
-    # partial / wrapped tiles read up to 16 pixels (+ taps) past a plane's last row
-    slack = (_ROWS * sw + (kw - 1) * dw + 1) * C + 64
-    cb = C // 64
-    nsteps = kd * kh * kw * cb
-    offs = np.empty(nsteps, np.int64)
-    for kk in range(nsteps):
-        tap = kk // cb
-        a = tap // (kh * kw)
-        b = (tap // kw) % kh
-        e = tap % kw
-        offs[kk] = ((a * Hb + b * dh) * Wp + e * dw) * C + (kk % cb) * 64
+    # Steps of 64 k: one tap's 64 channels, or (row_steps: 2-3 channel inputs as 4-byte
+    # pixels) one kernel row, whose kw taps are the first 4*kw of 64 bytes read from the
+    # row (the gemm_rows weights are zero for the rest)
+    Cb = 4 if row_steps else C
+    # partial / wrapped tiles read up to 16 pixels (+ taps, or a 64-byte row) past a
+    # plane's last row
+    slack = (_ROWS * sw + (kw - 1) * dw + 1) * Cb + 128
+    if row_steps:
+        nsteps = kd * kh
+        offs = np.empty(nsteps, np.int64)
+        for kk in range(nsteps):
+            offs[kk] = ((kk // kh) * Hb + (kk % kh) * dh) * Wp * Cb
+    else:
+        cb = C // 64
+        nsteps = kd * kh * kw * cb
+        offs = np.empty(nsteps, np.int64)
+        for kk in range(nsteps):
+            tap = kk // cb
+            a = tap // (kh * kw)
+            b = (tap // kw) % kh
+            e = tap % kw
+            offs[kk] = ((a * Hb + b * dh) * Wp + e * dw) * C + (kk % cb) * 64
     geo = np.array([D, H, W, C, OD, OH, OW, pd, ph, pw, sd, sh, sw, wrapped, kd, kh, dd, dh,
-                    Hb, Wp, slack], np.int64)
+                    Hb, Wp, slack, Cb], np.int64)
     mode = _mk.MODE_U8
     mult, bias_v, col_corr = _G.epilogue_arrays(mode, n, col_sums, x_zp, ws32, per_channel,
                                                 x_scale, out_scale, bias, has_bias)
@@ -279,16 +303,15 @@ def geometry(xs, dims, pads, kern, strides, dils):
     return tuple(np.asarray(v, np.int64) for v in (xs, dims, pads, kern, strides, dils))
 
 
-def qconv_amx(xf, geo, x_zero_point, packed, bias, x_scale, out_scale, out_zero_point, relu,
-              out2d, threads):
+def qconv_amx(xf, geo, x_zero_point, packed, g, bias, x_scale, out_scale, out_zero_point,
+              relu, out2d, threads):
     """Run the implicit-GEMM convolution into ``out2d`` (``(M, OC)`` uint8, C-contiguous).
 
-    ``xf``: the input as a flat buffer; ``geo``: :func:`geometry` of the call; the rest
-    are the layer's qparams.
+    ``xf``: the input as a flat buffer; ``geo``: :func:`geometry` of the call; ``g``: the
+    packed GEMM weights :func:`eligible` chose; the rest are the layer's qparams.
     """
     if not _isa._amx_permitted():   # the OS must grant the tile state before any AMX code
         raise RuntimeError("qconv_amx: this process may not use AMX (see numq._isa)")
-    g = packed.gemm[0]
     if bias is None:
         b = _NO_BIAS
     elif type(bias) is np.ndarray and bias.dtype == _F32 and bias.flags.c_contiguous:
@@ -301,4 +324,4 @@ def qconv_amx(xf, geo, x_zero_point, packed, bias, x_scale, out_scale, out_zero_
     _launch(nchunks, xf, xs, dims, pads, kern, strides, dils, int(x_zero_point),
             g.data, (g.k + 3) // 4, g.n, g.col_sums, g.zero_points, g.scales_f32,
             g.per_channel, float(x_scale), float(out_scale), b, bias is not None,
-            int(out_zero_point), bool(relu), out2d.reshape(-1))
+            int(out_zero_point), bool(relu), out2d.reshape(-1), g is packed.gemm_rows)

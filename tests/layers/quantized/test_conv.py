@@ -245,17 +245,31 @@ FEW_CHANNEL_CASES = [
      (1, 3, 11, 12)),
     (1, dict(in_channels=3, out_channels=8, kernel_size=4, stride=2, padding=1), (2, 3, 19)),
     (3, dict(in_channels=2, out_channels=6, kernel_size=3, padding=1), (1, 2, 4, 5, 6)),
+    (2, dict(in_channels=3, out_channels=40, kernel_size=7, stride=2, padding=3),
+     (1, 3, 37, 35)),
 ]
 
 
+@pytest.mark.parametrize("symmetric", [False, True], ids=["w_zp", "symmetric"])
 @pytest.mark.parametrize("channels_last", [False, True], ids=["nchw", "channels_last"])
 @pytest.mark.parametrize("per_channel", [False, True], ids=["per_tensor", "per_channel"])
 @pytest.mark.parametrize("case", FEW_CHANNEL_CASES, ids=lambda c: f"{c[0]}d-{c[2]}")
-def test_few_input_channels(case, per_channel, channels_last, isa_variant):
-    # AMX reads im2col rows padded to 64 bytes (a second packing), the others 4-byte words
+def test_few_input_channels(case, per_channel, channels_last, symmetric, isa_variant):
+    # AMX: symmetric weights with dense kernel rows take the implicit GEMM over bands of
+    # 4-byte pixels (one 64-k step per kernel row), the rest im2col rows padded to 64
+    # bytes; the other variants 4-byte words
     rank, kw, shape = case
     rng = np.random.default_rng(abs(hash((str(case), per_channel))) % 2**32)
     m, w, b = _layer(rank, kw, rng, per_channel)
+    if symmetric:
+        if per_channel:
+            ws = w.q_per_channel_scales()
+            w = numq._make_per_channel_quantized_tensor(
+                w.int_repr(), ws, np.zeros(len(ws), np.int64), 0, numq.qint8)
+        else:
+            w = numq._make_per_tensor_quantized_tensor(w.int_repr(), w.q_scale(), 0,
+                                                       numq.qint8)
+        m.set_weight_bias(w, b)
     x = _qx(rng, shape)
     if channels_last:
         perm = (0,) + tuple(range(2, x.ndim)) + (1,)
