@@ -137,6 +137,15 @@ NOJIT_PROBE = """
                                   0.9, 4, relu=True).tolist()
     out["gemm_f32"] = gemm.qlinear_dynamic(rng.standard_normal((9, 37)).astype(np.float32), p,
                                            None).view(np.int32).tolist()
+    # 3x3 depthwise on a channels-last input (ring of padded rows, vector inner loop;
+    # C = 20: a full and a masked 16-channel block)
+    from numq.kernels import conv as kconv
+    dww = rng.integers(-128, 128, (20, 1, 3, 3)).astype(np.int8)
+    dwp = kconv.pack_conv_weight(dww, rng.random(20) * 0.02 + 0.01, np.zeros(20, np.int64), 20)
+    dwx = np.ascontiguousarray(rng.integers(0, 256, (1, 5, 4, 20)).astype(np.uint8))
+    out["depthwise3x3"] = np.asarray(kconv.qconv(
+        dwx.transpose(0, 3, 1, 2), 0.05, 9, dwp, rng.standard_normal(20).astype(np.float32),
+        (1, 1), (1, 1), (1, 1), 0.3, 100)).tolist()
     print(json.dumps(out))
 """
 
@@ -146,7 +155,7 @@ def test_uncompiled_twins_give_the_same_bits():
     # arithmetic): the same bits as the compiled kernels.
     nojit = run_python(NOJIT_PROBE, {"NUMBA_DISABLE_JIT": "1"})
     jit = run_python(NOJIT_PROBE)
-    assert nojit.keys() == jit.keys() and len(jit) == 14
+    assert nojit.keys() == jit.keys() and len(jit) == 15
     for key in jit:
         assert nojit[key] == jit[key], key
 

@@ -29,6 +29,9 @@ Variants, all exact int32 and therefore bit-identical:
 ``ku`` independent accumulator sets over consecutive k groups hide the instruction's
 latency when ``mr`` is small (``mr * 2 * ku`` vector accumulators).
 """
+import ctypes
+
+import numpy as np
 from llvmlite import ir
 from numba import types
 from numba.core import cgutils
@@ -507,9 +510,17 @@ def amx_end(typingctx):
     return sig, codegen
 
 
+def copy_bytes(dst_addr, src_addr, nbytes):
+    """``memcpy(dst, src, nbytes)`` on raw addresses (non-overlapping buffers).
+
+    In kernels it is ``llvm.memcpy``; in the interpreter (``NUMBA_DISABLE_JIT=1``),
+    ``ctypes.memmove``.
+    """
+    ctypes.memmove(int(dst_addr), int(src_addr), int(nbytes))
+
+
 @intrinsic
-def copy_bytes(typingctx, dst_addr, src_addr, nbytes):
-    """``memcpy(dst, src, nbytes)`` on raw addresses (non-overlapping buffers)."""
+def _copy_bytes_llvm(typingctx, dst_addr, src_addr, nbytes):
     sig = types.void(types.int64, types.int64, types.int64)
 
     def codegen(context, builder, signature, args):
@@ -519,3 +530,10 @@ def copy_bytes(typingctx, dst_addr, src_addr, nbytes):
         return context.get_dummy_value()
 
     return sig, codegen
+
+
+@overload(copy_bytes, jit_options={"cache": True})
+def _copy_bytes_jit(dst_addr, src_addr, nbytes):
+    return lambda dst_addr, src_addr, nbytes: _copy_bytes_llvm(np.int64(dst_addr),
+                                                               np.int64(src_addr),
+                                                               np.int64(nbytes))

@@ -32,7 +32,8 @@ is written to memory. The products fit in int32 exactly (|x - zp| <= 255,
 3x3 kernels (2-D, multiplier 1, channels adjacent), the MobileNet case, take
 :func:`_dw3x3_rows`: from zero-point padded copies of the three input rows, one pass over
 the channels adds the nine products in registers as ``sum x * w - x_zp * sum w`` and
-requantizes at once, with no accumulator array and no separate border code.
+requantizes at once, with no accumulator array and no separate border code (the channel
+loop is vector IR, 16 channels per step: :mod:`numq.kernels._dw_micro`).
 
 ``parallel`` runs a ``prange`` over output rows ``(n, od, oh)`` (for 3x3: contiguous runs
 of them, one per thread); each writes its own rows of ``out``, so results do not depend
@@ -45,6 +46,7 @@ from numba import prange
 
 from .._threads import get_num_threads
 from ._align import aligned_u8
+from ._dw_micro import dw3x3_pixels
 from ._gemm_micro import copy_bytes
 from ._jit import kernel
 from ._requant import u8_code
@@ -153,21 +155,20 @@ def _dw3x3_rows(xf, xs, in_size, out_size, stride, padding, dilation, zp, w32, z
     x_ptr = np.int64(xf.ctypes.data)
     r_ptr = np.int64(rb.ctypes.data)
     top, bot, zpi = np.float32(255.0) - zp_f, lo_f - zp_f, np.int32(zp_f)
-    uOC = np.uint64(OC)
-    ew = np.uint64(dw * OC)
-    cstep = np.uint64(stw * OC)
-    rs = np.empty(3, np.uint64)
+    ew = dw * OC
+    cstep = stw * OC
+    rs = np.empty(3, np.int64)
     for line in range(line0, line1):
         n, od, oh = line_origin(line, OD, OH)
         i_d = od * std - pd
         for kr in range(3):
             ih = oh * sth - ph + kr * dh
             if i_d < 0 or i_d >= D or ih < 0 or ih >= H:
-                rs[kr] = np.uint64(3 * row)
+                rs[kr] = 3 * row
                 continue
             key = (n * D + i_d) * H + ih
             slot = (ih // dh) % 3            # the line's three rows: three slots
-            rs[kr] = np.uint64(slot * row)
+            rs[kr] = slot * row
             if tags[slot] != key:
                 tags[slot] = key
                 src = n * sn + i_d * sd_ + ih * sh_
@@ -178,31 +179,8 @@ def _dw3x3_rows(xf, xs, in_size, out_size, stride, padding, dilation, zp, w32, z
                 else:
                     for w in range(W):
                         copy_bytes(r_ptr + dst + w * OC, x_ptr + src + w * sw_, OC)
-        r0, r1, r2 = rs[0], rs[1], rs[2]
-        o = np.uint64(line * OW) * uOC
-        c0 = np.uint64(0)
-        for ow in range(OW):
-            a0 = r0 + c0
-            a1 = r1 + c0
-            a2 = r2 + c0
-            # unsigned offsets: no negative-index tests, one vector loop
-            for c in range(OC):
-                u = np.uint64(c)
-                # Numba widens int32 arithmetic to int64; the int32 cast of the sum lets
-                # LLVM narrow the chain back to 32-bit vector multiplies (no overflow)
-                v = np.int32(np.int32(rb[a0 + u]) * w32[u]
-                             + np.int32(rb[a0 + ew + u]) * w32[uOC + u]
-                             + np.int32(rb[a0 + ew + ew + u]) * w32[2 * uOC + u]
-                             + np.int32(rb[a1 + u]) * w32[3 * uOC + u]
-                             + np.int32(rb[a1 + ew + u]) * w32[4 * uOC + u]
-                             + np.int32(rb[a1 + ew + ew + u]) * w32[5 * uOC + u]
-                             + np.int32(rb[a2 + u]) * w32[6 * uOC + u]
-                             + np.int32(rb[a2 + ew + u]) * w32[7 * uOC + u]
-                             + np.int32(rb[a2 + ew + ew + u]) * w32[8 * uOC + u] - zsum[u])
-                y = (np.float32(v) + bs[u]) * mt[u]
-                of[o + u] = u8_code(y, top, bot, zpi)
-            o += uOC
-            c0 += cstep
+        dw3x3_pixels(rb, rs[0], rs[1], rs[2], ew, cstep, OW, w32, zsum, bs, mt, of,
+                     line * OW * OC, top, bot, zpi)
 
 
 @kernel
