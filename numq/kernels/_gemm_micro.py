@@ -40,7 +40,7 @@ from numba.extending import intrinsic, overload
 from .._isa import cpu_features
 
 __all__ = ["NR", "MR", "fetch_add", "amx16", "amx_conv16", "amx_begin", "amx_end",
-           "AMX_KG", "copy_bytes"]
+           "AMX_KG", "copy_bytes", "epi_u8_rows"]
 # plus the microkernels vnni1 .. vnni8 and avx2_1 .. avx2_8
 
 NR = 32   # columns per packed strip (two 16-lane int32 vectors)
@@ -235,6 +235,73 @@ def _epilogue_body(builder, mr, final, mode, field, vec_at, splat, r0_v, j0_v):
                 xr = builder.select(builder.fcmp_ordered(">", x, zero), x, zero)
                 x = builder.select(relu, xr, x)
                 builder.store(x, vec_at(out_a, o, v16f, 4), align=4)
+
+
+@intrinsic
+def epi_u8_rows(typingctx, tile_addr, rows_addr, nrows, j0, desc_addr):
+    """The uint8 epilogue of up to 16 rows of a full 32-column tile, each to its own
+    output row: row ``r`` (int32 sums at ``tile + 128*r``) goes to output row
+    ``rows[r]`` (int64 array at ``rows_addr``), skipped when negative. The same rule and
+    descriptor as the microkernels' fused epilogue; one call per 16-pixel conv tile
+    instead of one per run of pixels inside an output row.
+    """
+    sig = types.void(types.int64, types.int64, types.int64, types.int64, types.int64)
+
+    def codegen(context, builder, signature, args):
+        tile_, rows_, n_, j0_, desc_ = args
+        f32 = ir.FloatType()
+        v16f = ir.VectorType(f32, 16)
+        v16b = ir.VectorType(_I8, 16)
+        desc = builder.inttoptr(desc_, _I64.as_pointer())
+
+        def field(i):
+            return builder.load(builder.gep(desc, [_const(i)]))
+
+        def at(addr, index, vty, elem_bytes):
+            return builder.inttoptr(builder.add(addr, builder.mul(index, _const(elem_bytes))),
+                                    vty.as_pointer())
+
+        def splat(v, vty):
+            u = builder.insert_element(ir.Constant(vty, ir.Undefined), v, ir.Constant(_I32, 0))
+            return builder.shuffle_vector(u, ir.Constant(vty, ir.Undefined),
+                                          ir.Constant(_V16, [0] * 16))
+
+        out_a, ldo = field(DESC_OUT), field(DESC_LDO)
+        zp = builder.bitcast(builder.trunc(field(DESC_ZP_BITS), _I32), f32)
+        lo = builder.bitcast(builder.trunc(field(DESC_LO_BITS), _I32), f32)
+        zp_i = splat(builder.fptosi(zp, _I32), _V16)
+        top = splat(builder.fsub(ir.Constant(f32, 255.0), zp), v16f)
+        bot = splat(builder.fsub(lo, zp), v16f)
+        lrint = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(_V16, [v16f]), "llvm.lrint.v16i32.v16f32")
+        par = []
+        for h in range(2):
+            j = builder.add(j0_, _const(16 * h))
+            par.append((j, builder.load(at(field(DESC_COL_CORR), j, _V16, 4), align=4),
+                        builder.load(at(field(DESC_BIAS), j, v16f, 4), align=4),
+                        builder.load(at(field(DESC_MULT), j, v16f, 4), align=4)))
+        rows = builder.inttoptr(rows_, _I64.as_pointer())
+        with cgutils.for_range(builder, n_) as loop:
+            r = loop.index
+            orow = builder.load(builder.gep(rows, [r]))
+            with builder.if_then(builder.icmp_signed(">=", orow, _const(0))):
+                base = builder.mul(orow, ldo)
+                for h in range(2):
+                    j, cc, bias, mult = par[h]
+                    acc = builder.load(at(tile_, builder.add(builder.mul(r, _const(NR)),
+                                                             _const(16 * h)), _V16, 4),
+                                       align=4)
+                    # as _epilogue_body's uint8 rule: clamp, one RNE conversion, + zp
+                    x = builder.sitofp(builder.sub(acc, cc), v16f)
+                    x = builder.fmul(builder.fadd(x, bias), mult)
+                    x = builder.select(builder.fcmp_ordered("<", top, x), top, x)
+                    x = builder.select(builder.fcmp_ordered(">", x, bot), x, bot)
+                    q = builder.add(builder.call(lrint, [x]), zp_i)
+                    builder.store(builder.trunc(q, v16b),
+                                  at(out_a, builder.add(base, j), v16b, 1), align=1)
+        return context.get_dummy_value()
+
+    return sig, codegen
 
 
 def _make_micro(mr, kind_wanted):

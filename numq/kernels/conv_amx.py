@@ -141,6 +141,8 @@ def _band_items(counter, nitems, nbands, nbp, bh, geo, xf, xs, offs, nsteps, dat
         buf[i] = zp                      # pad columns and slack: set once
     t2d = aligned_i32(_ROWS * _mk.NR).reshape((_ROWS, _mk.NR))
     c_ptr = np.int64(t2d.ctypes.data)
+    orow = np.empty(_ROWS, np.int64)      # output row of each tile row (-1: none)
+    orow_ptr = np.int64(orow.ctypes.data)
     x_base = np.int64(buf.ctypes.data)
     b_base = np.int64(data.ctypes.data)
     o_ptr = np.int64(offs.ctypes.data)
@@ -167,15 +169,25 @@ def _band_items(counter, nitems, nbands, nbp, bh, geo, xf, xs, offs, nsteps, dat
             if wrapped:
                 v0 = t * _ROWS
                 base = v0 * Cb
+                for r in range(_ROWS):
+                    rr = (v0 + r) // Wp
+                    ow = v0 + r - rr * Wp
+                    orow[r] = m_band + rr * OW + ow if rr < nr and ow < OW else -1
             else:
                 rr = t // tpr
                 ow0 = (t % tpr) * _ROWS
                 base = (rr * sh * Wp + ow0 * sw) * Cb
+                for r in range(_ROWS):
+                    orow[r] = m_band + rr * OW + ow0 + r if ow0 + r < OW else -1
             for s in range(s0, min(ns, s0 + sg)):
                 j0 = s * _mk.NR
                 ncol = min(_mk.NR, n - j0)
                 _mk.amx_conv16(x_base + base, lda, o_ptr, nsteps, b_base + j0 * k4 * 4,
                                4 * ncol, c_ptr)
+                if ncol == _mk.NR:
+                    # one epilogue call per tile, each row to its output row (or none)
+                    _mk.epi_u8_rows(c_ptr, orow_ptr, _ROWS, j0, desc_ptr)
+                    continue
                 if not wrapped:
                     _finish_rows(t2d, 0, m_band + rr * OW + ow0, min(_ROWS, OW - ow0), j0,
                                  ncol, _mk.MODE_U8, desc_ptr, col_corr, w_zps, rows, mult,
