@@ -447,6 +447,8 @@ def _amx_item(s0, s1, r_lo, r_end, a_base, lda_a, a_tail, b_base, k4, n, mode, d
     """
     kch = (k4 + _mk.AMX_KG - 1) // _mk.AMX_KG
     c_base = np.int64(tiles.ctypes.data)
+    orow = np.empty(16, np.int64)
+    orow_ptr = np.int64(orow.ctypes.data)
     tail_ptr = np.int64(a_tail.ctypes.data)
     for s in range(s0, s1):
         j0 = s * NR
@@ -460,6 +462,12 @@ def _amx_item(s0, s1, r_lo, r_end, a_base, lda_a, a_tail, b_base, k4, n, mode, d
             # every product reuses the first two scratch tiles: they stay in L1 (one
             # slot per tile of the item, 64 KiB, overflowed it: 4-6% slower)
             _mk.amx16(a_ptr, lda_a, b_ptr, nb, kch, c_base)
+            if ncol == NR and not use_rows and mode == _mk.MODE_U8:
+                # one epilogue call for the 16 rows (the rows past M: none)
+                for r in range(16):
+                    orow[r] = r16 + r if r16 + r < r_end else -1
+                _mk.epi_u8_rows(c_base, orow_ptr, 16, j0, desc_ptr)
+                continue
             for sub in range(2):
                 r0 = r16 + MR * sub
                 if r0 >= r_end:
