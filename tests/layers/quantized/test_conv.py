@@ -36,6 +36,15 @@ def _qw(rng, shape, per_channel, lo=-128, hi=128):
         codes, float(rng.uniform(0.002, 0.03)), int(rng.integers(-5, 6)), numq.qint8)
 
 
+def _channels_last(x):
+    """The same QTensor stored channels-last (``(N, C, *sp)`` view of ``(N, *sp, C)``)."""
+    perm = (0,) + tuple(range(2, x.ndim)) + (1,)
+    back = (0, x.ndim - 1) + tuple(range(1, x.ndim - 1))
+    return numq._make_per_tensor_quantized_tensor(
+        np.ascontiguousarray(x.int_repr().transpose(perm)).transpose(back),
+        x.q_scale(), x.q_zero_point(), numq.quint8)
+
+
 def _wparams(w):
     OC = w.shape[0]
     if w.qscheme() is numq.per_tensor_affine:
@@ -148,11 +157,7 @@ def test_implicit_gemm_path_matches_reference(case, relu, channels_last, isa_var
         w.int_repr(), ws, np.zeros(len(ws), np.int64), 0, numq.qint8), b)
     x = _qx(rng, shape)
     if channels_last:
-        perm = (0,) + tuple(range(2, x.ndim)) + (1,)
-        back = (0, x.ndim - 1) + tuple(range(1, x.ndim - 1))
-        x = numq._make_per_tensor_quantized_tensor(
-            np.ascontiguousarray(x.int_repr().transpose(perm)).transpose(back),
-            x.q_scale(), x.q_zero_point(), numq.quint8)
+        x = _channels_last(x)
     _check_layer(m, m.weight(), b, x, relu=relu)
 
 
@@ -213,10 +218,7 @@ def test_depthwise_3x3_direct_path(case, per_channel, relu):
     m, w, b = _layer(2, dict(in_channels=C, out_channels=C, kernel_size=3, groups=C, **kw),
                      rng, per_channel, relu=relu)
     x = _qx(rng, shape)
-    x_cl = numq._make_per_tensor_quantized_tensor(
-        np.ascontiguousarray(x.int_repr().transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2),
-        x.q_scale(), x.q_zero_point(), numq.quint8)
-    _check_layer(m, w, b, x_cl, relu=relu)
+    _check_layer(m, w, b, _channels_last(x), relu=relu)
 
 
 def test_depthwise_3x3_pixel_strided_view():
@@ -272,11 +274,7 @@ def test_few_input_channels(case, per_channel, channels_last, symmetric, isa_var
         m.set_weight_bias(w, b)
     x = _qx(rng, shape)
     if channels_last:
-        perm = (0,) + tuple(range(2, x.ndim)) + (1,)
-        back = (0, x.ndim - 1) + tuple(range(1, x.ndim - 1))
-        x = numq._make_per_tensor_quantized_tensor(
-            np.ascontiguousarray(x.int_repr().transpose(perm)).transpose(back),
-            x.q_scale(), x.q_zero_point(), numq.quint8)
+        x = _channels_last(x)
     _check_layer(m, w, b, x)
 
 
