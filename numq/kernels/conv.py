@@ -34,6 +34,7 @@ Numerics are NUMERICS.md "Static quantized Linear / Conv": exact int32 accumulat
 ``sum (x - x_zp)(w - w_zp[oc])`` over the group's channels and the window, float32
 bias, torch's epilogue. Results do not depend on the thread count or the chunking.
 """
+import functools
 import math
 import threading
 
@@ -185,6 +186,15 @@ def conv_output_size(in_size, kernel_size, stride, padding, dilation):
                  zip(in_size, kernel_size, stride, padding, dilation))
 
 
+@functools.lru_cache(maxsize=1024)
+def _geometry(in_sp, kernel, stride, padding, dilation):
+    """``(out_sp, k3, s3, p3, d3, in3, out3)`` of a call (cached: it runs per call):
+    the output size and every size padded to three dims (depth, height, width)."""
+    out_sp = conv_output_size(in_sp, kernel, stride, padding, dilation)
+    return (out_sp, _pad3(kernel, 1), _pad3(stride, 1), _pad3(padding, 0),
+            _pad3(dilation, 1), _pad3(in_sp, 1), _pad3(out_sp, 1))
+
+
 def _pad3(t, fill):
     return (fill,) * (3 - len(t)) + tuple(map(int, t))
 
@@ -268,7 +278,8 @@ def qconv(x_q, x_scale, x_zero_point, packed, bias, stride, padding, dilation, o
     """
     N, C = x_q.shape[:2]
     in_sp = x_q.shape[2:]
-    out_sp = conv_output_size(in_sp, packed.kernel_size, stride, padding, dilation)
+    out_sp, k3, s3, p3, d3, in3, out3 = _geometry(in_sp, packed.kernel_size, tuple(stride),
+                                                  tuple(padding), tuple(dilation))
     OC = packed.out_channels
     M = N * math.prod(out_sp)
     buf = aligned_empty((N,) + out_sp + (OC,), np.uint8)   # the next layer reads it in place
@@ -278,9 +289,6 @@ def qconv(x_q, x_scale, x_zero_point, packed, bias, stride, padding, dilation, o
         return result
     big = M * max(C, OC) >= PARALLEL_MIN
     x = x_q
-    k3 = _pad3(packed.kernel_size, 1)
-    s3, p3, d3 = _pad3(stride, 1), _pad3(padding, 0), _pad3(dilation, 1)
-    in3, out3 = _pad3(in_sp, 1), _pad3(out_sp, 1)
     one_by_one = (k3 == (1, 1, 1) and s3 == (1, 1, 1) and p3 == (0, 0, 0)
                   and packed.groups == 1 and packed.gemm[0].k == C)
     if one_by_one and x.strides[1] == 1:
