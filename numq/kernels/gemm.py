@@ -340,8 +340,11 @@ def _gemm_items(counter, nitems, isa, a, lda_a, cfg, a_tail, k4, kc, data, n, m,
     per row tile and strip) and each tile's epilogue runs right after its last block.
     """
     ns = (n + NR - 1) // NR
+    # partial sums of every row tile and strip of an item (K blocks); AMX products
+    # finish at once and reuse two tiles
     ntr = (mc + MR - 1) // MR
-    tiles = aligned_i32(sg * ntr * MR * NR).reshape((sg * ntr, MR, NR))
+    ntiles = 2 if isa == _AMX else sg * ntr
+    tiles = aligned_i32(ntiles * MR * NR).reshape((ntiles, MR, NR))
     # addresses as int64: uint64 + int64 arithmetic would go through float64 in Numba
     a_base = np.int64(a.ctypes.data)
     b_base = np.int64(data.ctypes.data)
