@@ -2,8 +2,8 @@
 
 For ``nout`` consecutive output positions of one line it adds, per channel, the nine
 products of three zero-point padded input rows with the int32 weights (tap major,
-``(9, OC)``), subtracts ``x_zp * sum w`` and requantizes (``u8_code``'s rule: clamp,
-one round-to-nearest-even conversion, + zp). Written as vector IR because Numba's loop
+``(9, OC)``), subtracts ``x_zp * sum w`` and requantizes (the GEMM epilogue's
+:func:`numq.kernels._gemm_micro.u8_codes`). Written as vector IR because Numba's loop
 vectorizer picks 8 lanes here and spends most of its instructions on the address
 arithmetic of the nine taps; 16 lanes with masked tails halve that (measured 1.4x on
 the C144 56x56 case). In the interpreter (``NUMBA_DISABLE_JIT=1``) the plain-NumPy
@@ -14,6 +14,8 @@ from llvmlite import ir
 from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic, overload
+
+from ._gemm_micro import splat, u8_codes
 
 __all__ = ["dw3x3_pixels"]
 
@@ -50,12 +52,6 @@ def _vec(ty):
     return ir.VectorType(ty, _L)
 
 
-def _splat(builder, v, vty):
-    u = builder.insert_element(ir.Constant(vty, ir.Undefined), v, ir.Constant(_I32, 0))
-    return builder.shuffle_vector(u, ir.Constant(vty, ir.Undefined),
-                                  ir.Constant(_vec(_I32), [0] * _L))
-
-
 @intrinsic
 def _dw3x3_llvm(typingctx, rb, r0, r1, r2, ew, cstep, nout, w, oc, zs, bs, mt, out, o0, top,
                 bot, zp):
@@ -69,7 +65,6 @@ def _dw3x3_llvm(typingctx, rb, r0, r1, r2, ew, cstep, nout, w, oc, zs, bs, mt, o
          zp_) = args
         mod = builder.module
         v8, v32, vf, vb = _vec(_I8), _vec(_I32), _vec(_F32), _vec(_I1)
-        p8 = _I8.as_pointer()
 
         def fn(name, ret, argtys):
             return cgutils.get_or_insert_function(mod, ir.FunctionType(ret, argtys), name)
@@ -79,10 +74,9 @@ def _dw3x3_llvm(typingctx, rb, r0, r1, r2, ew, cstep, nout, w, oc, zs, bs, mt, o
         mloadf = fn("llvm.masked.load.v16f32.p0", vf, [vf.as_pointer(), _I32, vb, vf])
         mstore8 = fn("llvm.masked.store.v16i8.p0", ir.VoidType(),
                      [v8, v8.as_pointer(), _I32, vb])
-        lrint = fn("llvm.lrint.v16i32.v16f32", v32, [vf])
         iota = ir.Constant(v32, list(range(_L)))
-        top_v, bot_v = _splat(builder, top_, vf), _splat(builder, bot_, vf)
-        zp_v = _splat(builder, zp_, v32)
+        bounds = (splat(builder, zp_, v32), splat(builder, top_, vf),
+                  splat(builder, bot_, vf))
         one = ir.Constant(_I32, 1)
         four = ir.Constant(_I32, 4)
 
@@ -98,7 +92,7 @@ def _dw3x3_llvm(typingctx, rb, r0, r1, r2, ew, cstep, nout, w, oc, zs, bs, mt, o
             with cgutils.for_range(builder, nblk) as lc:
                 c = builder.mul(lc.index, ir.Constant(_I64, _L))
                 rem = builder.trunc(builder.sub(oc_, c), _I32)
-                mask = builder.icmp_signed("<", iota, _splat(builder, rem, v32))
+                mask = builder.icmp_signed("<", iota, splat(builder, rem, v32))
                 acc = ir.Constant(v32, [0] * _L)
                 for kr in range(3):
                     for e in range(3):
@@ -118,10 +112,7 @@ def _dw3x3_llvm(typingctx, rb, r0, r1, r2, ew, cstep, nout, w, oc, zs, bs, mt, o
                                           ir.Constant(vf, [0.0] * _L)])
                 m = builder.call(mloadf, [at(mt_, c4, vf), four, mask,
                                           ir.Constant(vf, [0.0] * _L)])
-                y = builder.fmul(builder.fadd(builder.sitofp(builder.sub(acc, z), vf), b), m)
-                y = builder.select(builder.fcmp_ordered("<", top_v, y), top_v, y)
-                y = builder.select(builder.fcmp_ordered(">", y, bot_v), y, bot_v)
-                q = builder.trunc(builder.add(builder.call(lrint, [y]), zp_v), v8)
+                q = u8_codes(builder, builder.sub(acc, z), b, m, bounds)
                 builder.call(mstore8, [q, at(ob, c, v8), one, mask])
         return context.get_dummy_value()
 

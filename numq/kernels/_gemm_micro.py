@@ -40,7 +40,7 @@ from numba.extending import intrinsic, overload
 from .._isa import cpu_features
 
 __all__ = ["NR", "MR", "fetch_add", "amx16", "amx_conv16", "amx_begin", "amx_end",
-           "AMX_KG", "copy_bytes", "epi_u8_rows"]
+           "AMX_KG", "copy_bytes", "epi_u8_rows", "splat", "u8_codes"]
 # plus the microkernels vnni1 .. vnni8 and avx2_1 .. avx2_8
 
 NR = 32   # columns per packed strip (two 16-lane int32 vectors)
@@ -134,32 +134,66 @@ DESC_SIZE = 8
 MODE_TILE, MODE_U8, MODE_F32, MODE_I32 = 0, 1, 2, 3
 
 
+def splat(builder, v, vty):
+    """``v`` in every lane of the 16-lane vector type ``vty``."""
+    u = builder.insert_element(ir.Constant(vty, ir.Undefined), v, ir.Constant(_I32, 0))
+    return builder.shuffle_vector(u, ir.Constant(vty, ir.Undefined),
+                                  ir.Constant(_V16, [0] * 16))
+
+
+def vec_at(builder, addr, index, vty, elem_bytes):
+    """A ``vty`` pointer to element ``index`` (``elem_bytes`` each) of the array at
+    integer address ``addr``."""
+    return builder.inttoptr(builder.add(addr, builder.mul(index, _const(elem_bytes))),
+                            vty.as_pointer())
+
+
+def u8_codes(builder, acc, bias, mult, bounds):
+    """The static uint8 rule on 16 int32 sums ``acc`` (corrections applied): the 16
+    codes ``clamp(rint((f32(acc) + bias) * mult) + zp, lo, 255)``; ``bounds`` is
+    ``(zp, 255 - zp, lo - zp)`` as vectors (:func:`desc_u8_bounds`). Kernels written in
+    Numba use the scalar twin :func:`numq.kernels._requant.u8_code`.
+
+    Computed as ``rint(clamp(y, lo - zp, 255 - zp)) + zp``: the same value (the bounds
+    are integers; NaN goes to lo either way), with the rounding one conversion
+    (``llvm.lrint``: ``cvtps2dq``) instead of a round, an add and a truncation.
+    """
+    v16f = ir.VectorType(ir.FloatType(), 16)
+    zp_i, top, bot = bounds
+    x = builder.fmul(builder.fadd(builder.sitofp(acc, v16f), bias), mult)
+    x = builder.select(builder.fcmp_ordered("<", top, x), top, x)   # NaN passes
+    x = builder.select(builder.fcmp_ordered(">", x, bot), x, bot)   # NaN -> bot
+    lrint = cgutils.get_or_insert_function(
+        builder.module, ir.FunctionType(_V16, [v16f]), "llvm.lrint.v16i32.v16f32")
+    return builder.trunc(builder.add(builder.call(lrint, [x]), zp_i),
+                         ir.VectorType(_I8, 16))
+
+
+def desc_u8_bounds(builder, field):
+    """``(zp, 255 - zp, lo - zp)`` as 16-lane vectors (int32, float32, float32) for
+    :func:`u8_codes`, from an epilogue descriptor's zero point and lower bound."""
+    f32 = ir.FloatType()
+    v16f = ir.VectorType(f32, 16)
+    zp = builder.bitcast(builder.trunc(field(DESC_ZP_BITS), _I32), f32)
+    lo = builder.bitcast(builder.trunc(field(DESC_LO_BITS), _I32), f32)
+    return (splat(builder, builder.fptosi(zp, _I32), _V16),
+            splat(builder, builder.fsub(ir.Constant(f32, 255.0), zp), v16f),
+            splat(builder, builder.fsub(lo, zp), v16f))
+
+
 def _epilogue(builder, mr, final, c, mode_v, desc_int, r0_v, j0_v):
     """Write the tile: raw to ``c`` (MODE_TILE) or finished into the output (full strips).
 
     Output modes (symmetric weights only: no row terms) apply ``acc - col_corr[j]``
-    (int32 wrap-around, as fbgemm) and then: uint8 requantization ``clamp(rint((f32(acc) + bias') * mult) +
-    zp)``, float32 ``fma(f32(acc), mult, bias)`` (+ ReLU), or the int32 value. Each float
+    (int32 wrap-around, as fbgemm) and then: uint8 requantization (:func:`u8_codes`),
+    float32 ``fma(f32(acc), mult, bias)`` (+ ReLU), or the int32 value. Each float
     operation is a separately rounded IEEE op, as in the plain-Numba epilogue.
     """
-    f32 = ir.FloatType()
-    v16f = ir.VectorType(f32, 16)
-    v16b = ir.VectorType(_I8, 16)
     fn = builder.function
     desc = builder.inttoptr(desc_int, _I64.as_pointer())
 
     def field(i):
         return builder.load(builder.gep(desc, [_const(i)]))
-
-    def vec_at(addr, index, vty, elem_bytes):
-        ptr = builder.inttoptr(builder.add(addr, builder.mul(index, _const(elem_bytes))),
-                               vty.as_pointer())
-        return ptr
-
-    def splat(v, vty):
-        u = builder.insert_element(ir.Constant(vty, ir.Undefined), v, ir.Constant(_I32, 0))
-        return builder.shuffle_vector(u, ir.Constant(vty, ir.Undefined),
-                                      ir.Constant(_V16, [0] * 16))
 
     blocks = {m: fn.append_basic_block(f"epi.{m}") for m in ("tile", "u8", "f32", "i32")}
     done = fn.append_basic_block("epi.done")
@@ -180,12 +214,12 @@ def _epilogue(builder, mr, final, c, mode_v, desc_int, r0_v, j0_v):
     # weight zero points in the Numba epilogue.
     for mode in ("u8", "f32", "i32"):
         builder.position_at_end(blocks[mode])
-        _epilogue_body(builder, mr, final, mode, field, vec_at, splat, r0_v, j0_v)
+        _epilogue_body(builder, mr, final, mode, field, r0_v, j0_v)
         builder.branch(done)
     builder.position_at_end(done)
 
 
-def _epilogue_body(builder, mr, final, mode, field, vec_at, splat, r0_v, j0_v):
+def _epilogue_body(builder, mr, final, mode, field, r0_v, j0_v):
     """One output mode's vector epilogue for the ``mr`` rows of a full 32-column tile."""
     f32 = ir.FloatType()
     v16f = ir.VectorType(f32, 16)
@@ -194,47 +228,33 @@ def _epilogue_body(builder, mr, final, mode, field, vec_at, splat, r0_v, j0_v):
     bias_a, mult_a, out_a, ldo = field(DESC_BIAS), field(DESC_MULT), field(DESC_OUT), \
         field(DESC_LDO)
     relu = builder.icmp_signed("!=", field(DESC_RELU), _const(0))
-    zp = builder.bitcast(builder.trunc(field(DESC_ZP_BITS), _I32), f32)
-    lo = builder.bitcast(builder.trunc(field(DESC_LO_BITS), _I32), f32)
-    hi = ir.Constant(f32, 255.0)
     if mode == "u8":
-        zp_i = splat(builder.fptosi(zp, _I32), _V16)
-        top = splat(builder.fsub(hi, zp), v16f)
-        bot = splat(builder.fsub(lo, zp), v16f)
+        bounds = desc_u8_bounds(builder, field)
     for h in range(2):
         j = builder.add(j0_v, _const(16 * h))
-        cc = builder.load(vec_at(cc_a, j, _V16, 4), align=4)
+        cc = builder.load(vec_at(builder, cc_a, j, _V16, 4), align=4)
         if mode != "i32":
-            bias = builder.load(vec_at(bias_a, j, v16f, 4), align=4)
-            mult = builder.load(vec_at(mult_a, j, v16f, 4), align=4)
+            bias = builder.load(vec_at(builder, bias_a, j, v16f, 4), align=4)
+            mult = builder.load(vec_at(builder, mult_a, j, v16f, 4), align=4)
         for r in range(mr):
             i = builder.add(r0_v, _const(r))
             acc = builder.sub(final[2 * r + h], cc)
             o = builder.add(builder.mul(i, ldo), j)
             if mode == "i32":
-                builder.store(acc, vec_at(out_a, o, _V16, 4), align=4)
+                builder.store(acc, vec_at(builder, out_a, o, _V16, 4), align=4)
                 continue
-            x = builder.sitofp(acc, v16f)
             if mode == "u8":
-                # clamp(rint(y) + zp, lo, 255) as rint(clamp(y, lo - zp, 255 - zp)) + zp:
-                # the same value (the bounds are integers; NaN goes to lo either way),
-                # with the rounding fused into one conversion (fewer vector operations)
-                x = builder.fmul(builder.fadd(x, bias), mult)
-                x = builder.select(builder.fcmp_ordered("<", top, x), top, x)
-                x = builder.select(builder.fcmp_ordered(">", x, bot), x, bot)
-                lrint = cgutils.get_or_insert_function(
-                    builder.module, ir.FunctionType(_V16, [v16f]), "llvm.lrint.v16i32.v16f32")
-                qi = builder.add(builder.call(lrint, [x]), zp_i)
-                builder.store(builder.trunc(qi, v16b), vec_at(out_a, o, v16b, 1), align=1)
+                builder.store(u8_codes(builder, acc, bias, mult, bounds),
+                              vec_at(builder, out_a, o, v16b, 1), align=1)
             else:
                 fma = cgutils.get_or_insert_function(
                     builder.module, ir.FunctionType(v16f, [v16f, v16f, v16f]),
                     "llvm.fma.v16f32")
-                x = builder.call(fma, [x, mult, bias])
+                x = builder.call(fma, [builder.sitofp(acc, v16f), mult, bias])
                 zero = ir.Constant(v16f, [0.0] * 16)
                 xr = builder.select(builder.fcmp_ordered(">", x, zero), x, zero)
                 x = builder.select(relu, xr, x)
-                builder.store(x, vec_at(out_a, o, v16f, 4), align=4)
+                builder.store(x, vec_at(builder, out_a, o, v16f, 4), align=4)
 
 
 @intrinsic
@@ -257,29 +277,16 @@ def epi_u8_rows(typingctx, tile_addr, rows_addr, nrows, j0, desc_addr):
         def field(i):
             return builder.load(builder.gep(desc, [_const(i)]))
 
-        def at(addr, index, vty, elem_bytes):
-            return builder.inttoptr(builder.add(addr, builder.mul(index, _const(elem_bytes))),
-                                    vty.as_pointer())
-
-        def splat(v, vty):
-            u = builder.insert_element(ir.Constant(vty, ir.Undefined), v, ir.Constant(_I32, 0))
-            return builder.shuffle_vector(u, ir.Constant(vty, ir.Undefined),
-                                          ir.Constant(_V16, [0] * 16))
-
         out_a, ldo = field(DESC_OUT), field(DESC_LDO)
-        zp = builder.bitcast(builder.trunc(field(DESC_ZP_BITS), _I32), f32)
-        lo = builder.bitcast(builder.trunc(field(DESC_LO_BITS), _I32), f32)
-        zp_i = splat(builder.fptosi(zp, _I32), _V16)
-        top = splat(builder.fsub(ir.Constant(f32, 255.0), zp), v16f)
-        bot = splat(builder.fsub(lo, zp), v16f)
-        lrint = cgutils.get_or_insert_function(
-            builder.module, ir.FunctionType(_V16, [v16f]), "llvm.lrint.v16i32.v16f32")
+        bounds = desc_u8_bounds(builder, field)
         par = []
         for h in range(2):
             j = builder.add(j0_, _const(16 * h))
-            par.append((j, builder.load(at(field(DESC_COL_CORR), j, _V16, 4), align=4),
-                        builder.load(at(field(DESC_BIAS), j, v16f, 4), align=4),
-                        builder.load(at(field(DESC_MULT), j, v16f, 4), align=4)))
+
+            def load(a, vty):
+                return builder.load(vec_at(builder, a, j, vty, 4), align=4)
+            par.append((j, load(field(DESC_COL_CORR), _V16), load(field(DESC_BIAS), v16f),
+                        load(field(DESC_MULT), v16f)))
         rows = builder.inttoptr(rows_, _I64.as_pointer())
         with cgutils.for_range(builder, n_) as loop:
             r = loop.index
@@ -288,17 +295,11 @@ def epi_u8_rows(typingctx, tile_addr, rows_addr, nrows, j0, desc_addr):
                 base = builder.mul(orow, ldo)
                 for h in range(2):
                     j, cc, bias, mult = par[h]
-                    acc = builder.load(at(tile_, builder.add(builder.mul(r, _const(NR)),
-                                                             _const(16 * h)), _V16, 4),
-                                       align=4)
-                    # as _epilogue_body's uint8 rule: clamp, one RNE conversion, + zp
-                    x = builder.sitofp(builder.sub(acc, cc), v16f)
-                    x = builder.fmul(builder.fadd(x, bias), mult)
-                    x = builder.select(builder.fcmp_ordered("<", top, x), top, x)
-                    x = builder.select(builder.fcmp_ordered(">", x, bot), x, bot)
-                    q = builder.add(builder.call(lrint, [x]), zp_i)
-                    builder.store(builder.trunc(q, v16b),
-                                  at(out_a, builder.add(base, j), v16b, 1), align=1)
+                    t = builder.add(builder.mul(r, _const(NR)), _const(16 * h))
+                    acc = builder.load(vec_at(builder, tile_, t, _V16, 4), align=4)
+                    q = u8_codes(builder, builder.sub(acc, cc), bias, mult, bounds)
+                    builder.store(q, vec_at(builder, out_a, builder.add(base, j), v16b, 1),
+                                  align=1)
         return context.get_dummy_value()
 
     return sig, codegen

@@ -6,7 +6,8 @@ The rule (NUMERICS.md) is ``clamp(rint(y) + zp, lo, 255)`` in float32, with NaN 
 ``bot = lo - zp``, NaN to ``bot``), then one round-to-nearest-even conversion to int32
 (``llvm.lrint``: one ``cvtps2dq`` per vector instead of a round, an add and a
 truncating conversion). In the interpreter (``NUMBA_DISABLE_JIT=1``) the plain-Python
-twin below computes the same value.
+twin below computes the same value. Vector IR kernels use
+:func:`numq.kernels._gemm_micro.u8_codes`, the same rule on 16 lanes.
 """
 import numpy as np
 from llvmlite import ir

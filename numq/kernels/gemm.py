@@ -444,9 +444,10 @@ def _amx_item(s0, s1, r_lo, r_end, a_base, lda_a, a_tail, b_base, k4, n, mode, d
     ``a`` here is row-major with row stride ``lda_a`` (K zero-padded to whole 64-k tile
     steps) and holds the rows up to the last multiple of 16; the rows after them (fewer
     than 16) are read from the zero-padded 16-row copy ``a_tail``. Each product's sums
-    land in the first two 8 x 32 tiles of ``tiles`` and each 8-row part finishes with the VNNI
-    microkernel's fused epilogue (``k4 = 0``: load, correct, requantize, store) or, for
-    a narrow last strip, the Numba epilogue.
+    land in the first two 8 x 32 tiles of ``tiles``. Full uint8 strips (symmetric
+    weights) finish in one 16-row epilogue call (``epi_u8_rows``); other modes in the
+    VNNI microkernel's fused epilogue per 8-row part (``k4 = 0``: load, correct, store),
+    and narrow last strips or weight zero points in the Numba epilogue.
     """
     kch = (k4 + _mk.AMX_KG - 1) // _mk.AMX_KG
     c_base = np.int64(tiles.ctypes.data)
